@@ -1,0 +1,94 @@
+//! Entry point: parse flags, set up tracing, run one command, map the result to an exit code
+//! and one printed error.
+
+mod cli;
+mod diagnostic;
+mod error;
+mod manifest;
+mod validate;
+mod yaml;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+
+/// Exit code for command-line usage errors (BSD `EX_USAGE`).
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let color = !cli.global.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stderr().is_terminal();
+    init_tracing(cli.global.verbose, color);
+    match run(&cli, color) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Output { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            report(&err, color);
+            ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn run(cli: &Cli, color: bool) -> Result<(), Error> {
+    match &cli.command {
+        Command::Validate(args) => validate::run(args, color),
+        Command::Schema => {
+            let text =
+                serde_json::to_string_pretty(&manifest::schema()).expect("schema serializes");
+            writeln!(std::io::stdout().lock(), "{text}").map_err(|source| Error::Output { source })
+        }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(*shell, &mut Cli::command(), "algodeploy", &mut out);
+            out.flush().map_err(|source| Error::Output { source })
+        }
+    }
+}
+
+/// `error: message`, then each cause on its own `caused by:` line.
+fn report(err: &Error, color: bool) {
+    let (red, reset) = if color {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    let mut text = format!("{red}error{reset}: {err}\n");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!("  caused by: {cause}\n"));
+        source = cause.source();
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+fn init_tracing(verbose: u8, color: bool) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "algodeploy=info",
+        2 => "algodeploy=debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(verbose >= 2)
+        .init();
+}
