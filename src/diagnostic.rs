@@ -117,11 +117,15 @@ impl FileReport {
             let group = if self.source.is_empty() || diagnostic.redact {
                 // Nothing to quote (unreadable bytes), or something that must not be quoted:
                 // a header with the position suffices.
-                title.element(
-                    annotate_snippets::Origin::path(path.as_str())
-                        .line(diagnostic.span.line.max(1))
-                        .char_column(diagnostic.span.column.saturating_sub(1)),
-                )
+                let origin = annotate_snippets::Origin::path(path.as_str());
+                // Line 0 marks a problem with the file as a whole (it cannot be read).
+                title.element(if diagnostic.span.line == 0 {
+                    origin
+                } else {
+                    origin
+                        .line(diagnostic.span.line)
+                        .char_column(diagnostic.span.column)
+                })
             } else {
                 title.element(snippet)
             };
@@ -142,8 +146,8 @@ impl FileReport {
                 let (end_line, end_column) = end_position(&self.source, d.span);
                 JsonDiagnostic {
                     file: self.display_path(),
-                    line: d.span.line,
-                    column: d.span.column,
+                    line: d.span.line.max(1),
+                    column: d.span.column.max(1),
                     end_line,
                     end_column,
                     severity: d.severity,
@@ -168,8 +172,8 @@ impl FileReport {
             out.push_str(&format!(
                 "::error file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
                 escape_property(&self.display_path()),
-                d.span.line,
-                d.span.column,
+                d.span.line.max(1),
+                d.span.column.max(1),
                 end_line,
                 end_column,
                 escape_property(&format!("algodeploy {}", d.code)),

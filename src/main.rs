@@ -1,20 +1,14 @@
 //! Entry point: parse flags, set up tracing, run one command, map the result to an exit code
 //! and one printed error.
 
-mod cli;
-mod diagnostic;
-mod error;
-mod manifest;
-mod validate;
-mod yaml;
-
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
-use crate::error::Error;
+use algodeploy::cli::{Cli, Command};
+use algodeploy::error::Error;
+use algodeploy::{manifest, validate};
 
 /// Exit code for command-line usage errors (BSD `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;

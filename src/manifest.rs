@@ -107,11 +107,12 @@ pub struct Manifest {
 #[serde(deny_unknown_fields)]
 #[schemars(extend("not" = { "required": ["summary", "summary_file"] }))]
 pub struct Details {
-    /// Display name; may contain spaces.
-    #[schemars(length(min = 1))]
+    /// Display name; may contain spaces. One line, at most 200 characters.
+    #[schemars(length(min = 1, max = 200), pattern(r"^[^\r\n]*$"))]
     pub label: String,
-    /// One-line description.
+    /// One-line description, at most 200 characters.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200), pattern(r"^[^\r\n]*$"))]
     pub tagline: Option<String>,
     /// Long description in Markdown. Give either this or `summary_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,11 +186,11 @@ pub struct VersionInfo {
     pub release_notes: Option<String>,
     /// Example input: a string, or any YAML value (sent as its compact JSON text).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub sample_input: Option<String>,
     /// Example output: a string, or any YAML value (sent as its compact JSON text).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub sample_output: Option<String>,
 }
 
@@ -210,6 +211,9 @@ pub fn schema() -> serde_json::Value {
 
 // ---------------------------------------------------------------------------------------------
 // The walk
+
+/// The longest `details.label` or `details.tagline` accepted.
+const MAX_LINE_CHARS: usize = 200;
 
 /// Field tables: the walk's knowledge of each mapping. `manifest::tests` checks them against
 /// the JSON Schema generated from the types above.
@@ -608,6 +612,8 @@ impl Walk {
             );
         }
         let tagline = self.string(fields, "tagline");
+        let label = label.filter(|(text, span)| self.one_line(fields, "label", text, *span));
+        let tagline = tagline.filter(|(text, span)| self.one_line(fields, "tagline", text, *span));
         let summary = self.string(fields, "summary");
         let summary_file = self.string(fields, "summary_file");
         let mut summary_text = summary.as_ref().map(|(s, _)| s.clone());
@@ -638,6 +644,29 @@ impl Walk {
             },
             summary_text,
         ))
+    }
+
+    /// Labels and taglines are single lines that fit a page header; long text goes in
+    /// `summary`.
+    fn one_line(&mut self, fields: &Fields, key: &str, text: &str, span: Span) -> bool {
+        let length = text.chars().count();
+        let problem = if text.contains(['\n', '\r']) {
+            "must be a single line".to_string()
+        } else if length > MAX_LINE_CHARS {
+            format!("is {length} characters long; the limit is {MAX_LINE_CHARS}")
+        } else {
+            return true;
+        };
+        self.push(
+            Diagnostic::error(
+                "value-not-allowed",
+                span,
+                format!("`{}` {problem}", fields.dotted(key)),
+            )
+            .label("too long for a one-line field")
+            .help("put longer text in `details.summary`"),
+        );
+        false
     }
 
     fn summary_file(

@@ -36,7 +36,11 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
                     })
                     .filter_map(Result::ok)
                     .filter(|entry| entry.file_type().is_file() && entry.file_name() == MANIFEST_NAME)
-                    .map(walkdir::DirEntry::into_path)
+                    .map(|entry| {
+                        // `validate .` reports `a/algorithm.yaml`, not `./a/algorithm.yaml`.
+                        let path = entry.into_path();
+                        path.strip_prefix(".").map(Path::to_path_buf).unwrap_or(path)
+                    })
                     .collect();
                 if manifests.is_empty() {
                     found.push(Err(file_problem(

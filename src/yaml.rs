@@ -122,8 +122,16 @@ pub fn parse(bytes: &[u8]) -> Result<Node, SyntaxError> {
             code: "empty",
         });
     }
-    let spanned: Spanned<Value> = serde_saphyr::from_str_with_options(text, options())
-        .map_err(|err| syntax_error(text, &err))?;
+    let spanned: Spanned<Value> =
+        serde_saphyr::from_str_with_options(text, options()).map_err(|err| {
+            let error = syntax_error(text, &err);
+            // serde-saphyr points at the tagged value; the tag itself is the better place. The
+            // parse stopped at that tag, so the event pass stops there too.
+            match error.code {
+                "yaml-tag" => reject_tags(text).err().unwrap_or(error),
+                _ => error,
+            }
+        })?;
     reject_tags(text)?;
     Ok(node(text, spanned))
 }

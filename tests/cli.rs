@@ -1,0 +1,53 @@
+//! Command-line behaviour shared by all subcommands: usage errors, version, completions.
+
+use crate::harness::Test;
+
+#[test]
+fn usage_errors_exit_64() {
+    let out = Test::new().args(&["validate", "--format", "yaml"]).run();
+    out.code(64);
+    assert!(
+        out.stderr.contains("invalid value 'yaml'"),
+        "{}",
+        out.stderr
+    );
+    Test::new().args(&["frobnicate"]).run().code(64);
+    Test::new().args(&[]).run().code(64);
+}
+
+#[test]
+fn version_and_help_exit_0() {
+    let out = Test::new().args(&["--version"]).run();
+    out.code(0);
+    assert_eq!(
+        out.stdout,
+        format!("algodeploy {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let help = Test::new().args(&["--help"]).run();
+    help.code(0);
+    for command in ["validate", "schema", "completions"] {
+        assert!(
+            help.stdout.contains(command),
+            "{command} missing from --help"
+        );
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = Test::new().args(&["completions", shell]).run();
+        out.code(0);
+        assert!(out.stdout.contains("validate"), "{shell}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn verbose_logging_goes_to_stderr_only() {
+    let out = Test::new()
+        .file("algorithm.yaml", crate::harness::example())
+        .args(&["-vvv", "validate", "--format", "json"])
+        .run();
+    out.code(0);
+    assert_eq!(out.stdout.trim(), "[]");
+}

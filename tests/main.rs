@@ -1,0 +1,9 @@
+//! The one integration-test binary: each module drives the real `algodeploy` binary.
+
+mod harness;
+
+mod cli;
+mod hostile;
+mod readme;
+mod schema;
+mod validate;

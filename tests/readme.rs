@@ -1,0 +1,129 @@
+//! README's promises: its two set-up commands run, and its reference lists are complete.
+
+use crate::harness::{BIN, Test, repo_root};
+
+fn readme() -> String {
+    std::fs::read_to_string(repo_root().join("README.md")).unwrap()
+}
+
+/// The commands of the first two fenced `sh` blocks: the quick start and the tests.
+fn setup_commands() -> Vec<String> {
+    let readme = readme();
+    let mut blocks = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().trim().to_string());
+    vec![
+        blocks.next().expect("first set-up block"),
+        blocks.next().expect("second set-up block"),
+    ]
+}
+
+#[test]
+fn readme_has_two_setup_commands_at_the_top() {
+    let commands = setup_commands();
+    assert_eq!(
+        commands[1], "bash .ci/test",
+        "the test command changed; update .ci/run too"
+    );
+    let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("bash .ci/test"),
+        ".ci/run must call README's test command"
+    );
+    // Both come before the first section heading after the title.
+    let readme = readme();
+    let first_section = readme.find("\n## ").unwrap();
+    assert!(readme.find(&commands[1]).unwrap() < first_section);
+}
+
+#[test]
+fn readme_first_command_runs() {
+    let commands = setup_commands();
+    let script = &commands[0];
+    // Run the script from the repository root with `algodeploy` on PATH as the built binary,
+    // so that the test neither rebuilds nor depends on an installed copy.
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(BIN, bin_dir.path().join("algodeploy")).unwrap();
+    let script = script.replace("cargo run --quiet --", "algodeploy");
+    let path = format!(
+        "{}:{}",
+        bin_dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(repo_root())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "README's first command failed:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("valid: examples/algorithm.yaml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn readme_documents_every_exit_code_and_diagnostic_class() {
+    let readme = readme();
+    for code in ["| 0 ", "| 1 ", "| 2 ", "| 3 ", "| 4 ", "| 5 ", "| 64 "] {
+        assert!(readme.contains(code), "exit code row `{code}` missing");
+    }
+    for class in [
+        "yaml-syntax",
+        "yaml-limit",
+        "yaml-tag",
+        "encoding",
+        "too-large",
+        "empty",
+        "duplicate-key",
+        "unknown-key",
+        "wrong-type",
+        "missing-key",
+        "value-not-allowed",
+        "cross-field",
+        "secret",
+        "summary-file",
+        "not-found",
+        "no-manifest",
+    ] {
+        assert!(
+            readme.contains(&format!("`{class}`")),
+            "diagnostic class `{class}` missing"
+        );
+    }
+}
+
+#[test]
+fn readme_manifest_reference_names_every_schema_key() {
+    let readme = readme();
+    let out = Test::new().args(&["schema"]).run();
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut keys: Vec<String> = Vec::new();
+    for (prefix, object) in [
+        ("", &schema),
+        ("details.", &schema["$defs"]["Details"]),
+        ("settings.", &schema["$defs"]["Settings"]),
+        ("version_info.", &schema["$defs"]["VersionInfo"]),
+    ] {
+        for key in object["properties"].as_object().unwrap().keys() {
+            if prefix.is_empty() && ["details", "settings", "version_info"].contains(&key.as_str())
+            {
+                continue;
+            }
+            keys.push(format!("`{prefix}{key}`"));
+        }
+    }
+    for key in keys {
+        assert!(
+            readme.contains(&key),
+            "README's manifest reference lacks {key}"
+        );
+    }
+}
