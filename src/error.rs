@@ -13,6 +13,11 @@ pub enum Error {
     },
     /// Writing output failed (a closed pipe is not an error: see `main`).
     Output { source: std::io::Error },
+    /// The command line is valid for clap but not usable (exit 64).
+    Usage { message: String },
+    /// The emulator could not start or stopped with an error.
+    #[cfg(feature = "emulator")]
+    Emulator { source: crate::emulator::Error },
 }
 
 impl Error {
@@ -20,6 +25,9 @@ impl Error {
         match self {
             Error::ManifestInvalid { .. } => 3,
             Error::Output { .. } => 1,
+            Error::Usage { .. } => 64,
+            #[cfg(feature = "emulator")]
+            Error::Emulator { .. } => 1,
         }
     }
 }
@@ -47,6 +55,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::Output { .. } => write!(f, "cannot write output"),
+            Error::Usage { message } => f.write_str(message),
+            #[cfg(feature = "emulator")]
+            Error::Emulator { source } => write!(f, "{source}"),
         }
     }
 }
@@ -54,7 +65,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ManifestInvalid { .. } => None,
+            Error::ManifestInvalid { .. } | Error::Usage { .. } => None,
+            #[cfg(feature = "emulator")]
+            Error::Emulator { source } => std::error::Error::source(source),
             Error::Output { source } => Some(source),
         }
     }

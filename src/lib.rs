@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod diagnostic;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod error;
 pub mod manifest;
 pub mod validate;

@@ -46,6 +46,12 @@ fn run(cli: &Cli, color: bool) -> Result<(), Error> {
                 serde_json::to_string_pretty(&manifest::schema()).expect("schema serializes");
             writeln!(std::io::stdout().lock(), "{text}").map_err(|source| Error::Output { source })
         }
+        #[cfg(feature = "emulator")]
+        Command::Emulator(args) => {
+            let options = algodeploy::emulator::Options::from_args(args)
+                .map_err(|message| Error::Usage { message })?;
+            algodeploy::emulator::run(options).map_err(|source| Error::Emulator { source })
+        }
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
             clap_complete::generate(*shell, &mut Cli::command(), "algodeploy", &mut out);

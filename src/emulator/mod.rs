@@ -1,0 +1,611 @@
+//! `algodeploy emulator`: a local Algorithmia, faithful enough that Algorithmia's own official
+//! clients work against it. One listener serves three things:
+//!
+//! - `/v1/...`: the algorithm-management API (`api.rs`), written from
+//!   `../shared/api/openapispec.yml` and the decisions in `../shared/api/NOTES.md` section 12.
+//!   It shares no wire types with the client (`src/api.rs`), so a field-name mistake on one side
+//!   is caught by the other.
+//! - `/git/{owner}/{name}.git`: each algorithm's repository over git's smart HTTP protocol
+//!   (`git.rs`, through `git http-backend`); a push to `master` starts a build (`builds.rs`).
+//! - `/_emulator/...`: what the real service does not have: health, the request log and fault
+//!   injection (`control.rs`), guarded by an admin token.
+//!
+//! State lives in `store.rs` (SQLite) and bare repositories under the data folder.
+
+mod api;
+mod builds;
+mod control;
+mod git;
+mod store;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use store::Store;
+
+/// What `algodeploy emulator` was asked to do, already checked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub data_dir: Option<PathBuf>,
+    /// (owner, key, may manage algorithms)
+    pub keys: Vec<(String, String, bool)>,
+    pub build_delay: Duration,
+    pub latency: Duration,
+    pub fail_rate: f64,
+    pub admin_token: Option<String>,
+}
+
+impl Options {
+    /// Check the command line: a usage error names the flag and the fix.
+    pub fn from_args(args: &crate::cli::EmulatorArgs) -> Result<Options, String> {
+        if !args.listen.ip().is_loopback() && !args.allow_remote {
+            return Err(format!(
+                "`--listen {}` is not a loopback address; add `--allow-remote` to serve other machines",
+                args.listen
+            ));
+        }
+        let mut keys = Vec::new();
+        for (list, manage, flag) in [
+            (&args.keys, true, "--key"),
+            (&args.read_only_keys, false, "--read-only-key"),
+        ] {
+            for pair in list {
+                let Some((owner, key)) = pair.split_once('=') else {
+                    return Err(format!(
+                        "`{flag}` takes OWNER=KEY, such as `{flag} demo=simXXXX`"
+                    ));
+                };
+                let owner_ok = owner
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                    && owner.len() <= 30
+                    && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !owner_ok {
+                    return Err(format!(
+                        "`{flag}`: `{owner}` is not a valid owner (a letter, then letters, digits or _; at most 30)"
+                    ));
+                }
+                if key.is_empty() || key.chars().any(char::is_whitespace) {
+                    return Err(format!(
+                        "`{flag}` for `{owner}`: the key must be non-empty and without spaces"
+                    ));
+                }
+                keys.push((owner.to_string(), key.to_string(), manage));
+            }
+        }
+        if !(0.0..=1.0).contains(&args.fail_rate) {
+            return Err(format!(
+                "`--fail-rate {}` must be between 0 and 1",
+                args.fail_rate
+            ));
+        }
+        if !(args.build_seconds >= 0.0 && args.build_seconds.is_finite()) {
+            return Err(format!(
+                "`--build-seconds {}` must be 0 or more",
+                args.build_seconds
+            ));
+        }
+        Ok(Options {
+            listen: args.listen,
+            data_dir: args.data_dir.clone(),
+            keys,
+            build_delay: Duration::from_secs_f64(args.build_seconds),
+            latency: Duration::from_millis(args.latency),
+            fail_rate: args.fail_rate,
+            admin_token: args.admin_token.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    GitMissing,
+    Runtime {
+        source: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Bind { addr, .. } => write!(f, "cannot listen on `{addr}`"),
+            Error::DataDir { path, .. } => {
+                write!(f, "cannot use the data folder `{}`", path.display())
+            }
+            Error::Database { path, .. } => write!(
+                f,
+                "cannot open the emulator database in `{}`",
+                path.display()
+            ),
+            Error::GitMissing => write!(
+                f,
+                "the emulator's git host needs the `git` command, which is not on PATH"
+            ),
+            Error::Runtime { .. } => write!(f, "cannot start the async runtime"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Bind { source, .. }
+            | Error::DataDir { source, .. }
+            | Error::Runtime { source } => Some(source),
+            Error::Database { source, .. } => Some(source),
+            Error::GitMissing => None,
+        }
+    }
+}
+
+/// What one key may do.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub owner: String,
+    pub manage: bool,
+}
+
+pub struct State {
+    pub store: Mutex<Store>,
+    pub grants: HashMap<String, Grant>,
+    pub data_dir: PathBuf,
+    pub build_delay: Duration,
+    pub latency: Duration,
+    pub fail_rate: f64,
+    pub admin_token: String,
+    pub control: Mutex<control::Control>,
+}
+
+impl State {
+    pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
+        self.data_dir
+            .join("repos")
+            .join(owner)
+            .join(format!("{name}.git"))
+    }
+
+    /// Run `f` in one database transaction. A database failure is a 500 for the request.
+    pub fn tx<T>(
+        &self,
+        f: impl FnOnce(&store::Tx<'_>) -> Result<T, api::ApiError>,
+    ) -> Result<T, api::ApiError> {
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut outcome = None;
+        let result = store.transaction(|tx| {
+            match f(tx) {
+                Ok(v) => {
+                    outcome = Some(Ok(v));
+                    Ok(())
+                }
+                // Roll back on an API error too: nothing half-done is kept.
+                Err(e) => {
+                    outcome = Some(Err(e));
+                    Err(rusqlite::Error::InvalidQuery)
+                }
+            }
+        });
+        match (result, outcome) {
+            (Ok(()), Some(outcome)) => outcome,
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(api::ApiError::internal(&e)),
+            (Ok(()), None) => unreachable!("the closure ran"),
+        }
+    }
+}
+
+pub type Body = Full<Bytes>;
+
+/// A marker a handler returns to have the connection closed without an answer (fault
+/// injection: "commit, then drop").
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose (fault injection)")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Start the emulator and serve until SIGINT or SIGTERM.
+pub fn run(options: Options) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Runtime { source })?;
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: Options) -> Result<(), Error> {
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err(Error::GitMissing);
+    }
+    // Without --data-dir everything lives in a temporary folder removed on exit.
+    let temp = match &options.data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("algodeploy-emulator-")
+                .tempdir()
+                .map_err(|source| Error::DataDir {
+                    path: std::env::temp_dir(),
+                    source,
+                })?,
+        ),
+    };
+    let data_dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
+    std::fs::create_dir_all(data_dir.join("repos")).map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&data_dir).map_err(|source| Error::Database {
+        path: data_dir.clone(),
+        source,
+    })?;
+
+    let mut keys = options.keys.clone();
+    if keys.is_empty() {
+        let key = new_key();
+        let _ = writeln!(
+            std::io::stderr(),
+            "no --key given: made a key for owner `demo`\nexport ALGORITHMIA_API_KEY={key}"
+        );
+        keys.push(("demo".into(), key, true));
+    }
+    let grants = keys
+        .into_iter()
+        .map(|(owner, key, manage)| (key, Grant { owner, manage }))
+        .collect();
+    let admin_token = options
+        .admin_token
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let state = Arc::new(State {
+        store: Mutex::new(store),
+        grants,
+        data_dir,
+        build_delay: options.build_delay,
+        latency: options.latency,
+        fail_rate: options.fail_rate,
+        admin_token: admin_token.clone(),
+        control: Mutex::new(control::Control::default()),
+    });
+    if options.admin_token.is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "admin token for /_emulator: {admin_token}"
+        );
+    }
+
+    // Builds that were running when the emulator last stopped are finished now.
+    builds_resume(&state);
+
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{local}");
+        let _ = out.flush();
+    }
+    tracing::info!(%local, "emulator listening");
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    let state = state.clone();
+                    async move { handle(state, request).await }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = writeln!(std::io::stderr(), "stopping: finishing requests in flight");
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    drop(temp);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn builds_resume(state: &Arc<State>) {
+    let running = state.tx(|tx| {
+        tx.in_progress_builds()
+            .map_err(|e| api::ApiError::internal(&e))
+    });
+    for build in running.unwrap_or_default() {
+        let state = state.clone();
+        tokio::spawn(async move { run_build(state, build.seq).await });
+    }
+}
+
+/// A new standard-format key: 28 characters starting `sim`.
+pub fn new_key() -> String {
+    let random =
+        uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
+    format!("sim{}", &random[..25])
+}
+
+/// A random number in [0, 1) for the fail rate.
+fn random_unit() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Start a build of `commit`: the row now, the result after the build delay.
+pub fn start_build(
+    state: &Arc<State>,
+    algorithm_id: &str,
+    commit: &str,
+) -> Result<store::Build, api::ApiError> {
+    let build = state.tx(|tx| {
+        tx.insert_build(
+            algorithm_id,
+            &uuid::Uuid::new_v4().to_string(),
+            commit,
+            &now(),
+        )
+        .map_err(|e| api::ApiError::internal(&e))
+    })?;
+    let task_state = state.clone();
+    let seq = build.seq;
+    tokio::spawn(async move { run_build(task_state, seq).await });
+    Ok(build)
+}
+
+/// Finish one build: wait the build delay, check the tree, record the result.
+pub async fn run_build(state: Arc<State>, seq: i64) -> Option<store::Build> {
+    tokio::time::sleep(state.build_delay).await;
+    let (build, algorithm) = state
+        .tx(|tx| {
+            let build = tx
+                .build_by_seq(seq)
+                .map_err(|e| api::ApiError::internal(&e))?;
+            let algorithm = match &build {
+                Some(b) => tx
+                    .algorithm_by_id(&b.algorithm_id)
+                    .map_err(|e| api::ApiError::internal(&e))?,
+                None => None,
+            };
+            Ok((build, algorithm))
+        })
+        .ok()?;
+    let (build, algorithm) = (build?, algorithm?);
+    if build.status != "in-progress" {
+        return Some(build);
+    }
+    let forced = state
+        .control
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take_build_failure(&algorithm.id);
+    let repo = state.repo_path(&algorithm.owner, &algorithm.name);
+    let commit = build.commit_sha.clone();
+    let checked = algorithm.clone();
+    let (ok, logs) =
+        tokio::task::spawn_blocking(move || builds::check(&repo, &commit, &checked, forced))
+            .await
+            .unwrap_or((false, "error: the build crashed\n".into()));
+    state
+        .tx(|tx| {
+            let status = if ok { "succeeded" } else { "failed" };
+            tx.finish_build(seq, status, &now(), &logs)
+                .map_err(|e| api::ApiError::internal(&e))?;
+            if ok {
+                tx.record_built_version(
+                    &algorithm.id,
+                    &build.commit_sha,
+                    seq,
+                    algorithm.sample_input.as_deref(),
+                )
+                .map_err(|e| api::ApiError::internal(&e))?;
+            }
+            tx.build_by_seq(seq)
+                .map_err(|e| api::ApiError::internal(&e))
+        })
+        .ok()
+        .flatten()
+}
+
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("a valid response")
+}
+
+pub fn empty_response(status: StatusCode) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response")
+}
+
+/// Read a request body, refusing more than `limit` bytes.
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, api::ApiError> {
+    Limited::new(body, limit)
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|_| {
+            api::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                2015,
+                "request body too large or interrupted",
+            )
+        })
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let (response, owner) = if path.starts_with("/_emulator/") || path == "/_emulator" {
+        (control::handle(&state, request).await, None)
+    } else if path.starts_with("/git/") {
+        git::handle(&state, request).await
+    } else if path == "/v1" || path.starts_with("/v1/") {
+        match api_with_faults(&state, request).await {
+            Ok(answer) => answer,
+            Err(drop) => {
+                record(&state, &method, &path, 0, None, started);
+                return Err(drop);
+            }
+        }
+    } else {
+        (
+            api::ApiError::new(
+                StatusCode::NOT_FOUND,
+                1000,
+                format!("no such endpoint `{path}`"),
+            )
+            .response(),
+            None,
+        )
+    };
+    if !path.starts_with("/_emulator") {
+        record(
+            &state,
+            &method,
+            &path,
+            response.status().as_u16(),
+            owner,
+            started,
+        );
+    }
+    Ok(response)
+}
+
+fn record(
+    state: &State,
+    method: &hyper::Method,
+    path: &str,
+    status: u16,
+    owner: Option<String>,
+    started: Instant,
+) {
+    let entry = control::RequestRecord {
+        method: method.to_string(),
+        path: path.to_string(),
+        status,
+        owner,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    tracing::debug!(method = %entry.method, path = %entry.path, status, "request");
+    state
+        .control
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .requests
+        .push(entry);
+}
+
+/// `/v1` with `--latency`, `--fail-rate` and scripted faults around the API itself.
+async fn api_with_faults(
+    state: &Arc<State>,
+    request: Request<Incoming>,
+) -> Result<(Response<Body>, Option<String>), DropConnection> {
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
+    if state.fail_rate > 0.0 && random_unit() < state.fail_rate {
+        let mut response = api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5001,
+            "service unavailable (--fail-rate)",
+        )
+        .response();
+        response
+            .headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return Ok((response, None));
+    }
+    let fault = state
+        .control
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take_fault(request.method().as_str(), request.uri().path());
+    let mut drop_after = false;
+    if let Some(fault) = fault {
+        if let Some(delay) = fault.delay_ms {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if let Some(response) = fault.response() {
+            return Ok((response, None));
+        }
+        drop_after = fault.drop_after_commit;
+    }
+    let answer = api::handle(state, request).await;
+    if drop_after {
+        return Err(DropConnection);
+    }
+    Ok(answer)
+}
