@@ -90,3 +90,300 @@ pub fn repo_root() -> PathBuf {
 pub fn example() -> String {
     std::fs::read_to_string(repo_root().join("examples/algorithm.yaml")).unwrap()
 }
+
+/// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.
+pub struct Emulator {
+    child: Option<std::process::Child>,
+    pub url: String,
+    _temp: Option<tempfile::TempDir>,
+    args: Vec<String>,
+}
+
+pub const KEY: &str = "simDemoKeyForTests0000000001";
+pub const OTHER_KEY: &str = "simOtherKeyForTests000000002";
+pub const READ_KEY: &str = "simReadOnlyKeyForTests000003";
+pub const ADMIN: &str = "test-admin-token";
+
+impl Emulator {
+    /// Owners `demo` (KEY, manage; READ_KEY, read only) and `other` (OTHER_KEY).
+    pub fn start(extra: &[&str]) -> Emulator {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let mut emulator = Emulator::with_data_dir(&data_dir, extra);
+        emulator._temp = Some(temp);
+        emulator
+    }
+
+    pub fn with_data_dir(data_dir: &std::path::Path, extra: &[&str]) -> Emulator {
+        let mut args: Vec<String> = [
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &format!("demo={KEY}"),
+            "--key",
+            &format!("other={OTHER_KEY}"),
+            "--read-only-key",
+            &format!("demo={READ_KEY}"),
+            "--admin-token",
+            ADMIN,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+        if !extra.contains(&"--build-seconds") {
+            args.extend(["--build-seconds".to_string(), "0".to_string()]);
+        }
+        args.extend(extra.iter().map(|s| (*s).to_string()));
+        let mut emulator = Emulator {
+            child: None,
+            url: String::new(),
+            _temp: None,
+            args,
+        };
+        emulator.spawn();
+        emulator
+    }
+
+    fn spawn(&mut self) {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .args(&self.args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// Stop with SIGTERM and wait; returns the exit code and stderr.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        let Some(mut child) = self.child.take() else {
+            return (None, String::new());
+        };
+        signal(&child, "TERM");
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    }
+
+    /// Kill with SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "KILL");
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same data folder (and a new port).
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// A blocking HTTP request with a key (`Simple` scheme); returns status and JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Simple {key}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {ADMIN}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("admin request");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The request log's (method, path, status) rows for paths under `prefix`.
+    pub fn requests(&self, prefix: &str) -> Vec<(String, String, u16)> {
+        let (_, log) = self.admin("GET", "/_emulator/requests", None);
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with(prefix))
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap().to_string(),
+                    r["path"].as_str().unwrap().to_string(),
+                    r["status"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "TERM");
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// A create request body for a Python algorithm.
+pub fn create_body(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "details": {"label": "Hello"},
+        "settings": {
+            "license": "mit",
+            "source_visibility": "open",
+            "network_access": "isolated",
+            "pipeline_enabled": false,
+            "package_set": "python38"
+        }
+    })
+}
+
+/// A git work tree with one commit holding a buildable Python algorithm `name`.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn python(name: &str) -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.write(
+            &format!("src/{name}.py"),
+            "def apply(input):\n    return f\"Hello, {input}!\"\n",
+        );
+        repo.write("requirements.txt", "");
+        repo.commit("first");
+        repo
+    }
+
+    pub fn write(&self, path: &str, contents: &str) {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, contents).unwrap();
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&[
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+        ]);
+        self.head()
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// Run git here with the machine's git configuration ignored; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.try_git(args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn try_git(&self, args: &[&str]) -> std::process::Output {
+        Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .unwrap()
+    }
+
+    /// `git push` with credentials in the URL, as a user would from a shell.
+    pub fn push(
+        &self,
+        emulator: &Emulator,
+        owner: &str,
+        key: &str,
+        name: &str,
+    ) -> std::process::Output {
+        let url = format!(
+            "http://{owner}:{key}@{}/git/{owner}/{name}.git",
+            emulator.host()
+        );
+        self.try_git(&["push", "-q", "--force", &url, "HEAD:master"])
+    }
+}

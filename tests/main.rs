@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod emulator;
 mod hostile;
 mod readme;
 mod schema;
