@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod conformance;
 mod emulator;
 mod hostile;
 mod readme;
