@@ -34,6 +34,13 @@ pub struct Global {
 pub enum Command {
     /// Check manifests without touching the network or git; exit 3 if any is invalid
     Validate(ValidateArgs),
+    /// Show what apply would change: create, update, push, publish; exit 2 with
+    /// --detailed-exitcode when there are changes
+    Plan(PlanArgs),
+    /// Create or update the algorithm and publish the declared version from HEAD
+    Apply(ApplyArgs),
+    /// Write an algorithm.yaml for an existing algorithm and its latest published version
+    Import(ImportArgs),
     /// Print the JSON Schema of algorithm.yaml (for editors and yaml-language-server)
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
@@ -99,4 +106,88 @@ pub struct EmulatorArgs {
     /// The token for /_emulator endpoints; without it, one is made and printed
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+}
+
+/// Where the API is. The key never comes from a flag: ALGORITHMIA_API_KEY or the profile.
+#[derive(Debug, Args, Clone)]
+pub struct ApiArgs {
+    /// API server root [default: ALGORITHMIA_API, else the profile's api_server, else
+    /// https://api.algorithmia.com]
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Profile in ~/.algorithmia/config [default: default]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanOptions {
+    /// Plan even when the work tree has uncommitted changes (HEAD is what gets published)
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Fail (exit 4) when the declared version is already published from another commit
+    #[arg(long)]
+    pub strict_version: bool,
+    /// How many manifests to plan at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files, or folders searched for algorithm.yaml [default: ./algorithm.yaml]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub options: PlanOptions,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Also save the plan (JSON, no key) for `apply --plan FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 with no changes, 2 with changes (other codes mean errors)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files, or folders searched for algorithm.yaml [default: ./algorithm.yaml]
+    #[arg(conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub options: PlanOptions,
+    /// Execute exactly this saved plan (refused if anything moved since it was made)
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Push HEAD to the algorithm's `master` when it is not there yet
+    #[arg(long)]
+    pub push: bool,
+    /// How long to wait for HEAD's build, such as 90s or 10m
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub build_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The algorithm, as OWNER/NAME
+    pub algorithm: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Write the manifest here instead of stdout (refuses to overwrite)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

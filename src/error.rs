@@ -1,7 +1,14 @@
-//! The one error type of the program: what went wrong, with the names the user needs, and the
-//! exit code it maps to (README, "Exit codes").
+//! The one error type of the program: what went wrong, with the names the user needs, a hint
+//! where there is something to do, and the exit code it maps to (README, "Exit codes").
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::api::ApiError;
+use crate::config::ConfigError;
+use crate::git::GitError;
+use crate::plan::Conflict;
+use crate::state::StateError;
 
 #[derive(Debug)]
 pub enum Error {
@@ -12,23 +19,137 @@ pub enum Error {
         problems: usize,
     },
     /// Writing output failed (a closed pipe is not an error: see `main`).
-    Output { source: std::io::Error },
+    Output {
+        source: std::io::Error,
+    },
     /// The command line is valid for clap but not usable (exit 64).
-    Usage { message: String },
+    Usage {
+        message: String,
+    },
     /// The emulator could not start or stopped with an error.
     #[cfg(feature = "emulator")]
-    Emulator { source: crate::emulator::Error },
+    Emulator {
+        source: crate::emulator::Error,
+    },
+    Config {
+        source: ConfigError,
+    },
+    NoKey {
+        api: String,
+    },
+    Api {
+        algorithm: String,
+        source: Box<ApiError>,
+    },
+    Git {
+        source: GitError,
+    },
+    Conflict {
+        conflicts: Vec<Conflict>,
+    },
+    State {
+        source: StateError,
+    },
+    NotPushed {
+        algorithm: String,
+        commit: String,
+        command: String,
+    },
+    BuildFailed {
+        algorithm: String,
+        commit: String,
+        log_tail: String,
+    },
+    BuildTimeout {
+        algorithm: String,
+        commit: String,
+        waited: Duration,
+    },
+    NewerBuild {
+        algorithm: String,
+        head: String,
+        newest: String,
+    },
+    PublishMismatch {
+        algorithm: String,
+        expected: String,
+        got: String,
+    },
+    Stale {
+        reasons: Vec<String>,
+    },
+    PlanFile {
+        path: String,
+        reason: String,
+    },
+    Io {
+        path: String,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    Cancelled,
+    NeedsYes,
 }
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::ManifestInvalid { .. } => 3,
-            Error::Output { .. } => 1,
-            Error::Usage { .. } => 64,
-            #[cfg(feature = "emulator")]
-            Error::Emulator { .. } => 1,
+            Error::Usage { .. } | Error::NeedsYes => 64,
+            Error::Config {
+                source:
+                    ConfigError::BadUrl {
+                        from: crate::config::Source::Flag,
+                        ..
+                    },
+            } => 64,
+            Error::NoKey { .. } => 5,
+            Error::Api { source, .. }
+                if matches!(
+                    **source,
+                    ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }
+                ) =>
+            {
+                5
+            }
+            Error::Git { source } if source.is_precondition() => 4,
+            Error::Conflict { .. }
+            | Error::NotPushed { .. }
+            | Error::BuildFailed { .. }
+            | Error::NewerBuild { .. }
+            | Error::Stale { .. } => 4,
+            _ => 1,
         }
+    }
+
+    /// What to do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoKey { .. } => Some(
+                "set ALGORITHMIA_API_KEY, or `api_key` in a profile of ~/.algorithmia/config; `algodeploy emulator` prints a key for local use".into(),
+            ),
+            Error::Api { source, .. } if matches!(**source, ApiError::Unauthorized { .. }) => {
+                Some("check ALGORITHMIA_API_KEY (or the profile's `api_key`) and the API address".into())
+            }
+            Error::Api { source, .. } if matches!(**source, ApiError::Transport { .. }) => {
+                Some("check the API address (--api, ALGORITHMIA_API) and the network".into())
+            }
+            Error::Conflict { conflicts } => Some(conflicts.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join("; ")),
+            Error::NotPushed { command, .. } => Some(format!("push it with `{command}` (the key is the password), or run apply with --push")),
+            Error::NewerBuild { .. } => Some("the service publishes its newest successful build; push HEAD again (or merge the newer commit) and re-run".into()),
+            Error::Stale { .. } => Some("make a new plan with `algodeploy plan --out FILE` and review it".into()),
+            Error::BuildTimeout { .. } => Some("raise --build-timeout, or check the build on the service and re-run: apply continues where it stopped".into()),
+            Error::NeedsYes => Some("review the plan, then pass --yes (or apply a saved plan with --plan FILE)".into()),
+            _ => None,
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -40,13 +161,6 @@ impl fmt::Display for Error {
                 checked,
                 problems,
             } => {
-                let plural = |n: usize, word: &str| {
-                    if n == 1 {
-                        format!("{n} {word}")
-                    } else {
-                        format!("{n} {word}s")
-                    }
-                };
                 write!(
                     f,
                     "{invalid} of {} invalid ({})",
@@ -58,6 +172,80 @@ impl fmt::Display for Error {
             Error::Usage { message } => f.write_str(message),
             #[cfg(feature = "emulator")]
             Error::Emulator { source } => write!(f, "{source}"),
+            Error::Config { source } => write!(f, "{source}"),
+            Error::NoKey { api } => write!(f, "no API key for {api}: nothing was sent"),
+            Error::Api { algorithm, source } => write!(f, "{algorithm}: {source}"),
+            Error::Git { source } => write!(f, "{source}"),
+            Error::Conflict { conflicts } => {
+                let lines: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+                write!(f, "{}", lines.join("\n"))
+            }
+            Error::State { source } => write!(f, "{source}"),
+            Error::NotPushed {
+                algorithm, commit, ..
+            } => write!(
+                f,
+                "{algorithm}: HEAD {} is not on the algorithm's `master`, so there is no build to publish",
+                crate::git::short(commit)
+            ),
+            Error::BuildFailed {
+                algorithm,
+                commit,
+                log_tail,
+            } => write!(
+                f,
+                "{algorithm}: the build of {} failed; the end of its log:\n{}",
+                crate::git::short(commit),
+                log_tail
+                    .lines()
+                    .map(|l| format!("    {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Error::BuildTimeout {
+                algorithm,
+                commit,
+                waited,
+            } => write!(
+                f,
+                "{algorithm}: the build of {} did not finish within {}",
+                crate::git::short(commit),
+                humantime::format_duration(*waited)
+            ),
+            Error::NewerBuild {
+                algorithm,
+                head,
+                newest,
+            } => write!(
+                f,
+                "{algorithm}: the newest successful build is of {}, not HEAD {}; publishing now would publish that commit",
+                crate::git::short(newest),
+                crate::git::short(head)
+            ),
+            Error::PublishMismatch {
+                algorithm,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "{algorithm}: the service published {got}, not {expected}"
+                )
+            }
+            Error::Stale { reasons } => write!(
+                f,
+                "the saved plan is stale: {}; nothing was changed",
+                reasons.join("; ")
+            ),
+            Error::PlanFile { path, reason } => {
+                write!(f, "cannot use the plan file `{path}`: {reason}")
+            }
+            Error::Io { path, action, .. } => write!(f, "cannot {action} `{path}`"),
+            Error::Cancelled => write!(f, "apply cancelled; nothing was changed"),
+            Error::NeedsYes => write!(
+                f,
+                "apply needs confirmation, and there is no terminal to ask on: nothing was changed"
+            ),
         }
     }
 }
@@ -65,10 +253,13 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ManifestInvalid { .. } | Error::Usage { .. } => None,
+            Error::Output { source } | Error::Io { source, .. } => Some(source),
             #[cfg(feature = "emulator")]
             Error::Emulator { source } => std::error::Error::source(source),
-            Error::Output { source } => Some(source),
+            Error::Config { source } => std::error::Error::source(source),
+            Error::Api { source, .. } => std::error::Error::source(source.as_ref()),
+            Error::State { source } => std::error::Error::source(source),
+            _ => None,
         }
     }
 }

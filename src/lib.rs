@@ -1,11 +1,20 @@
 //! algodeploy as a library: the binary (`main.rs`) is a thin shell over these modules, and the
 //! benchmarks call them directly. See README.md for the tool itself.
 
+pub mod api;
+pub mod apply;
 pub mod cli;
+pub mod config;
 pub mod diagnostic;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
+pub mod git;
+pub mod import;
+pub mod live;
 pub mod manifest;
+pub mod plan;
+pub mod run;
+pub mod state;
 pub mod validate;
 pub mod yaml;

@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser};
 
 use algodeploy::cli::{Cli, Command};
 use algodeploy::error::Error;
+use algodeploy::run::{self, Outcome};
 use algodeploy::{manifest, validate};
 
 /// Exit code for command-line usage errors (BSD `EX_USAGE`).
@@ -27,7 +28,8 @@ fn main() -> ExitCode {
         && std::io::stderr().is_terminal();
     init_tracing(cli.global.verbose, color);
     match run(&cli, color) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::ChangesPending) => ExitCode::from(2),
         Err(Error::Output { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
         }
@@ -38,8 +40,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, color: bool) -> Result<(), Error> {
+fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
     match &cli.command {
+        Command::Plan(args) => run::plan_command(args, color),
+        Command::Apply(args) => run::apply_command(args, color),
+        Command::Import(args) => run::import_command(args),
+        _ => run_simple(cli, color).map(|()| Outcome::Done),
+    }
+}
+
+fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
+    match &cli.command {
+        Command::Plan(_) | Command::Apply(_) | Command::Import(_) => {
+            unreachable!("handled by `run`")
+        }
         Command::Validate(args) => validate::run(args, color),
         Command::Schema => {
             let text =
@@ -72,6 +86,9 @@ fn report(err: &Error, color: bool) {
     while let Some(cause) = source {
         text.push_str(&format!("  caused by: {cause}\n"));
         source = cause.source();
+    }
+    if let Some(hint) = err.hint() {
+        text.push_str(&format!("hint: {hint}\n"));
     }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

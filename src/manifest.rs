@@ -39,6 +39,11 @@ macro_rules! choice {
             fn parse(text: &str) -> Option<Self> {
                 match text { $($wire => Some(Self::$variant),)+ _ => None }
             }
+
+            /// The value for its wire name, as the API writes it.
+            pub fn from_wire(text: &str) -> Option<Self> {
+                Self::parse(text)
+            }
         }
 
         impl fmt::Display for $name {
@@ -199,6 +204,10 @@ pub struct VersionInfo {
 pub struct Loaded {
     pub path: PathBuf,
     pub manifest: Manifest,
+    /// The summary text: `details.summary`, or the text of `details.summary_file`.
+    pub summary: Option<String>,
+    /// The manifest's exact text, for the plan's staleness digest.
+    pub source: String,
 }
 
 /// The JSON Schema (2020-12) of `algorithm.yaml`.
@@ -276,9 +285,11 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
     let mut diagnostics = walk.diagnostics;
     diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
     match manifest {
-        Some((manifest, _summary, _version_span)) if diagnostics.is_empty() => Ok(Loaded {
+        Some((manifest, summary, _)) if diagnostics.is_empty() => Ok(Loaded {
             path: path.to_path_buf(),
             manifest,
+            summary,
+            source: String::from_utf8_lossy(bytes).into_owned(),
         }),
         _ => Err(diagnostics),
     }

@@ -1,0 +1,3 @@
+def apply(input):
+    """Algorithmia calls apply() with the request's input."""
+    return "Hello, {}!".format(input)

@@ -1,0 +1,637 @@
+//! The HTTP client for Algorithmia's management API: one method per endpoint, private wire
+//! types written from `../shared/api/openapispec.yml` (never shared with the emulator), and one
+//! choke point ([`Client::send`]) that turns every non-2xx answer into a typed [`ApiError`].
+//!
+//! Readers are lenient where the real service was (NOTES.md section 12): `{"error":"text"}`,
+//! a bare `{code,message}`, or a proxy's HTML page all become an error with the status and a
+//! short, sanitised excerpt. The key goes only in the `Authorization` header, to the configured
+//! origin; redirects are not followed.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::config::{ApiKey, Config};
+
+/// Bodies larger than this are refused (a management answer is a few KiB; logs are capped).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    api: String,
+    key: ApiKey,
+}
+
+/// The live algorithm, as far as a plan compares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteAlgorithm {
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub details: serde_json::Map<String, Value>,
+    pub settings: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedVersion {
+    pub semantic_version: String,
+    pub git_hash: String,
+    pub callability: Option<String>,
+    pub release_notes: Option<String>,
+    pub sample_input: Option<String>,
+    pub sample_output: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub id: String,
+    pub commit: String,
+    pub status: String,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// No answer: connection refused, timeout, TLS, or the connection dropped.
+    Transport {
+        method: &'static str,
+        url: String,
+        source: reqwest::Error,
+    },
+    /// 401: the key is unknown or invalid.
+    Unauthorized {
+        url: String,
+        code: Option<i64>,
+        message: String,
+    },
+    /// 403: the key may not do this.
+    Forbidden {
+        url: String,
+        code: Option<i64>,
+        message: String,
+    },
+    /// Any other non-2xx answer.
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        code: Option<i64>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A 2xx answer that is not what the spec says.
+    Decode {
+        url: String,
+        status: u16,
+        reason: String,
+        excerpt: String,
+    },
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { .. } => Some(401),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::Status { status, .. } | ApiError::Decode { status, .. } => Some(*status),
+            ApiError::Transport { .. } => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ApiError::Unauthorized { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::Status { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Transport { method, url, .. } => write!(f, "{method} {url} got no answer"),
+            ApiError::Unauthorized { url, message, .. } => {
+                write!(f, "the API key was rejected (401 from {url}: {message})")
+            }
+            ApiError::Forbidden { url, message, .. } => write!(
+                f,
+                "the API key may not do this (403 from {url}: {message}); it needs \"manage my algorithms\" for the algorithm's owner"
+            ),
+            ApiError::Status {
+                method,
+                url,
+                status,
+                code,
+                message,
+                ..
+            } => match code {
+                Some(code) => write!(
+                    f,
+                    "{method} {url} failed with {status} (code {code}): {message}"
+                ),
+                None => write!(f, "{method} {url} failed with {status}: {message}"),
+            },
+            ApiError::Decode {
+                url,
+                status,
+                reason,
+                excerpt,
+            } => {
+                write!(
+                    f,
+                    "unexpected answer from {url} ({status}): {reason}; the body starts `{excerpt}`"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Transport { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Wire types (answers). Everything optional: the client reads what it needs and tolerates the
+// rest.
+
+#[derive(Debug, Deserialize)]
+struct WireAlgorithm {
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    details: serde_json::Map<String, Value>,
+    #[serde(default)]
+    settings: serde_json::Map<String, Value>,
+    version_info: Option<WireVersionInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireVersionInfo {
+    semantic_version: Option<String>,
+    git_hash: Option<String>,
+    release_notes: Option<String>,
+    sample_input: Option<Value>,
+    sample_output: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePage<T> {
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+    marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireBuild {
+    build_id: String,
+    commit_sha: String,
+    status: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireLogs {
+    logs: Option<String>,
+}
+
+fn text(value: Option<Value>) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+impl WireAlgorithm {
+    fn into_remote(self, owner: &str, url: &str) -> Result<RemoteAlgorithm, ApiError> {
+        let id = self.id.ok_or_else(|| ApiError::Decode {
+            url: url.to_string(),
+            status: 200,
+            reason: "the algorithm has no `id`".into(),
+            excerpt: String::new(),
+        })?;
+        Ok(RemoteAlgorithm {
+            id,
+            owner: owner.to_string(),
+            name: self.name.unwrap_or_default(),
+            details: self.details,
+            settings: self.settings,
+        })
+    }
+
+    fn into_published(self) -> Option<PublishedVersion> {
+        let info = self.version_info?;
+        Some(PublishedVersion {
+            semantic_version: info.semantic_version?,
+            git_hash: info.git_hash?,
+            callability: self
+                .settings
+                .get("algorithm_callability")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            release_notes: info.release_notes,
+            sample_input: text(info.sample_input),
+            sample_output: text(info.sample_output),
+        })
+    }
+}
+
+/// Up to 160 characters of a body, one line, control characters replaced, key-shaped words
+/// removed.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .map(|word| {
+            if word.contains("sim") && word.len() >= 28 {
+                "(redacted)"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    clean.chars().take(160).collect()
+}
+
+/// The error message of an error body in any of the shapes seen.
+fn error_body(body: &[u8]) -> (Option<i64>, String) {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => {
+            let inner = match map.get("error") {
+                Some(Value::Object(e)) => e.clone(),
+                Some(Value::String(s)) => return (None, s.clone()),
+                _ => map,
+            };
+            let code = inner.get("code").and_then(Value::as_i64);
+            let message = inner
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| excerpt(body), str::to_owned);
+            (code, message)
+        }
+        _ if body.is_empty() => (None, "(empty body)".into()),
+        _ => (None, format!("not JSON: `{}`", excerpt(body))),
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate_parse(value)?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
+        // RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+        let parts: Vec<&str> = value.split_whitespace().collect();
+        let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+            return None;
+        };
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = months.iter().position(|m| m == month)? + 1;
+        humantime::parse_rfc3339_weak(&format!("{year}-{month:02}-{:0>2}T{time}Z", day)).ok()
+    })
+}
+
+impl Client {
+    pub fn new(config: &Config, key: ApiKey) -> Client {
+        // rustls needs a process-wide crypto provider; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("algodeploy/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(16)
+            .build()
+            .expect("a reqwest client with static settings builds");
+        Client {
+            http,
+            api: config.api.clone(),
+            key,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1{path}", self.api)
+    }
+
+    /// The one place a request is sent and its answer checked.
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let url = self.url(path);
+        let full = if query.is_empty() {
+            url.clone()
+        } else {
+            reqwest::Url::parse_with_params(&url, query).map_or_else(|_| url.clone(), String::from)
+        };
+        let mut request = self
+            .http
+            .request(method.parse().expect("a valid method"), &full)
+            .header("Authorization", format!("Simple {}", self.key.expose()))
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        tracing::debug!(method, %url, "request");
+        let transport = |source| ApiError::Transport {
+            method,
+            url: url.clone(),
+            source,
+        };
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry = retry_after(response.headers());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::Decode {
+                    url,
+                    status,
+                    reason: format!("the body is larger than {} MiB", MAX_BODY / 1024 / 1024),
+                    excerpt: excerpt(&bytes),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        tracing::debug!(method, %url, status, "answer");
+        if (200..300).contains(&status) {
+            return Ok((status, bytes));
+        }
+        let (code, message) = error_body(&bytes);
+        Err(match status {
+            401 => ApiError::Unauthorized { url, code, message },
+            403 => ApiError::Forbidden { url, code, message },
+            _ => ApiError::Status {
+                method,
+                url,
+                status,
+                code,
+                message,
+                retry_after: retry,
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
+        let (status, bytes) = self.send(method, path, query, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            url: self.url(path),
+            status,
+            reason: format!("not the JSON the spec describes ({e})"),
+            excerpt: excerpt(&bytes),
+        })
+    }
+
+    /// `None` when the algorithm does not exist.
+    pub async fn algorithm(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<RemoteAlgorithm>, ApiError> {
+        let path = format!("/algorithms/{owner}/{name}");
+        match self.json::<WireAlgorithm>("GET", &path, &[], None).await {
+            Ok(wire) => wire.into_remote(owner, &self.url(&path)).map(Some),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create(&self, owner: &str, body: &Value) -> Result<RemoteAlgorithm, ApiError> {
+        let path = format!("/algorithms/{owner}");
+        let wire: WireAlgorithm = self.json("POST", &path, &[], Some(body)).await?;
+        wire.into_remote(owner, &self.url(&path))
+    }
+
+    pub async fn update(
+        &self,
+        owner: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<RemoteAlgorithm, ApiError> {
+        let path = format!("/algorithms/{owner}/{name}");
+        let wire: WireAlgorithm = self.json("PUT", &path, &[], Some(body)).await?;
+        wire.into_remote(owner, &self.url(&path))
+    }
+
+    /// Every published version (paged through), in the API's order.
+    pub async fn published_versions(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Vec<PublishedVersion>, ApiError> {
+        let path = format!("/algorithms/{owner}/{name}/versions");
+        let mut versions = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..100 {
+            let mut query = vec![
+                ("published", "true".to_string()),
+                ("limit", "100".to_string()),
+            ];
+            if let Some(m) = &marker {
+                query.push(("marker", m.clone()));
+            }
+            let page: WirePage<WireAlgorithm> = match self.json("GET", &path, &query, None).await {
+                Ok(page) => page,
+                Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            versions.extend(
+                page.results
+                    .into_iter()
+                    .filter_map(WireAlgorithm::into_published),
+            );
+            match page.marker {
+                Some(next) if !next.is_empty() => marker = Some(next),
+                _ => break,
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Builds newest first, reading pages until `enough` says stop (or 20 pages).
+    pub async fn builds(
+        &self,
+        owner: &str,
+        name: &str,
+        enough: impl Fn(&[BuildInfo]) -> bool,
+    ) -> Result<Vec<BuildInfo>, ApiError> {
+        let path = format!("/algorithms/{owner}/{name}/builds");
+        let mut builds = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..20 {
+            let mut query = vec![("limit", "50".to_string())];
+            if let Some(m) = &marker {
+                query.push(("marker", m.clone()));
+            }
+            let page: WirePage<WireBuild> = match self.json("GET", &path, &query, None).await {
+                Ok(page) => page,
+                Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            builds.extend(page.results.into_iter().map(|b| BuildInfo {
+                id: b.build_id,
+                commit: b.commit_sha,
+                status: b.status,
+            }));
+            if enough(&builds) {
+                break;
+            }
+            match page.marker {
+                Some(next) if !next.is_empty() => marker = Some(next),
+                _ => break,
+            }
+        }
+        Ok(builds)
+    }
+
+    pub async fn build(&self, owner: &str, name: &str, id: &str) -> Result<BuildInfo, ApiError> {
+        let b: WireBuild = self
+            .json(
+                "GET",
+                &format!("/algorithms/{owner}/{name}/builds/{id}"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(BuildInfo {
+            id: b.build_id,
+            commit: b.commit_sha,
+            status: b.status,
+        })
+    }
+
+    pub async fn build_logs(&self, owner: &str, name: &str, id: &str) -> Result<String, ApiError> {
+        let logs: WireLogs = self
+            .json(
+                "GET",
+                &format!("/algorithms/{owner}/{name}/builds/{id}/logs"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(logs.logs.unwrap_or_default())
+    }
+
+    pub async fn publish(
+        &self,
+        owner: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<PublishedVersion, ApiError> {
+        let path = format!("/algorithms/{owner}/{name}/versions");
+        let wire: WireAlgorithm = self.json("POST", &path, &[], Some(body)).await?;
+        let url = self.url(&path);
+        wire.into_published().ok_or_else(|| ApiError::Decode {
+            url,
+            status: 200,
+            reason: "the publish answer has no `version_info.semantic_version` and `git_hash`"
+                .into(),
+            excerpt: String::new(),
+        })
+    }
+}
+
+/// The body of a publish request (NOTES.md section 12: `version_type` plus the declared
+/// `semantic_version` and `git_hash`).
+pub fn publish_body(
+    bump: &str,
+    semantic_version: &str,
+    git_hash: &str,
+    callability: &str,
+    info: &crate::manifest::VersionInfo,
+) -> Value {
+    let mut version_info = json!({
+        "version_type": bump,
+        "semantic_version": semantic_version,
+        "git_hash": git_hash,
+        "insights_enabled": false,
+    });
+    for (key, value) in [
+        ("release_notes", &info.release_notes),
+        ("sample_input", &info.sample_input),
+        ("sample_output", &info.sample_output),
+    ] {
+        if let Some(value) = value {
+            version_info[key] = value.clone().into();
+        }
+    }
+    json!({"settings": {"algorithm_callability": callability}, "version_info": version_info})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_in_every_shape() {
+        assert_eq!(
+            error_body(br#"{"error":{"id":"x","code":1001,"message":"No such algorithm"}}"#),
+            (Some(1001), "No such algorithm".into())
+        );
+        assert_eq!(
+            error_body(br#"{"error":"No such algorithm"}"#),
+            (None, "No such algorithm".into())
+        );
+        assert_eq!(
+            error_body(br#"{"code":2002,"message":"bad key"}"#),
+            (Some(2002), "bad key".into())
+        );
+        let (code, message) = error_body(b"<html><title>502 Bad Gateway</title>\n</html>");
+        assert_eq!(code, None);
+        assert!(
+            message.starts_with("not JSON: `<html><title>502 Bad Gateway</title> </html>`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn excerpts_drop_key_shaped_words() {
+        let body = b"denied for simAAAAAAAAAAAAAAAAAAAAAAAAA today";
+        assert_eq!(excerpt(body), "denied for (redacted) today");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            "retry-after",
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+    }
+}

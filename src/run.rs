@@ -1,0 +1,440 @@
+//! The `plan`, `apply` and `import` commands: load manifests, read git and the live state,
+//! make plans (pure, in `plan.rs`), print them, and hand them to `apply.rs`. This is the only
+//! layer that decides what goes to stdout (plans, JSON, manifests) and what to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::api::Client;
+use crate::apply::{self, Reporter};
+use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, PlanArgs, PlanFormat, PlanOptions};
+use crate::config::{self, ApiKey, Config};
+use crate::error::Error;
+use crate::git::{self, GitState};
+use crate::live::{self, ReadError};
+use crate::manifest::Loaded;
+use crate::plan::{self, Plan};
+use crate::state;
+use crate::validate;
+
+/// How a successful command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `plan --detailed-exitcode` found changes (exit 2).
+    ChangesPending,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+fn out(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Output { source })
+}
+
+/// Load every manifest; report all problems (stderr) and stop before anything is sent.
+fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
+    let mut loaded = Vec::new();
+    let mut reports = Vec::new();
+    for found in validate::discover(paths) {
+        match found.and_then(|path| validate::load(&path)) {
+            Ok(l) => loaded.push(l),
+            Err(report) => reports.push(report),
+        }
+    }
+    if reports.is_empty() {
+        return Ok(loaded);
+    }
+    let text: String = reports.iter().map(|r| r.render_text(color)).collect();
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    Err(Error::ManifestInvalid {
+        invalid: reports.len(),
+        checked: loaded.len() + reports.len(),
+        problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+    })
+}
+
+/// The configuration and key; a missing key stops here, before any request.
+fn connect(args: &ApiArgs) -> Result<(Config, ApiKey, Client), Error> {
+    let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())
+        .map_err(|source| Error::Config { source })?;
+    let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
+    let key = config.key.clone().ok_or_else(|| Error::NoKey {
+        api: config.api.clone(),
+    })?;
+    let client = Client::new(&config, key.clone());
+    Ok((config, key, client))
+}
+
+fn inspect_git(loaded: &Loaded, allow_dirty: bool) -> Result<GitState, Error> {
+    let state = git::inspect(&loaded.path).map_err(|source| Error::Git { source })?;
+    if !allow_dirty && !state.dirty.is_empty() {
+        return Err(Error::Git {
+            source: git::GitError::Dirty {
+                root: state.root.clone(),
+                files: state.dirty.clone(),
+            },
+        });
+    }
+    Ok(state)
+}
+
+fn read_error(algorithm: &str, e: ReadError) -> Error {
+    match e {
+        ReadError::Api(source) => Error::Api {
+            algorithm: algorithm.to_string(),
+            source: Box::new(source),
+        },
+        ReadError::Git(source) => Error::Git { source },
+    }
+}
+
+/// Everything a plan of one manifest needs, gathered.
+struct Prepared {
+    loaded: Loaded,
+    git: GitState,
+    record: Option<state::Record>,
+}
+
+fn prepare(loaded: Vec<Loaded>, options: &PlanOptions) -> Result<Vec<Prepared>, Error> {
+    loaded
+        .into_iter()
+        .map(|loaded| {
+            let git = inspect_git(&loaded, options.allow_dirty)?;
+            let record = state::load(&loaded.path).map_err(|source| Error::State { source })?;
+            Ok(Prepared {
+                loaded,
+                git,
+                record,
+            })
+        })
+        .collect()
+}
+
+/// Read every algorithm's live state, `parallelism` at a time, results in input order.
+async fn read_all(
+    client: &Client,
+    config: &Config,
+    key: &ApiKey,
+    prepared: &[Prepared],
+    parallelism: u16,
+) -> Vec<Result<plan::Live, Error>> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(parallelism)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, p) in prepared.iter().enumerate() {
+        let (client, config, key, loaded, head) = (
+            client.clone(),
+            config.clone(),
+            key.clone(),
+            p.loaded.clone(),
+            p.git.head.clone(),
+        );
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            let algorithm = format!("{}/{}", loaded.manifest.owner, loaded.manifest.name);
+            let live = live::read(&client, &config, &key, &loaded, &head)
+                .await
+                .map_err(|e| read_error(&algorithm, e));
+            (index, live)
+        });
+    }
+    let mut results: Vec<Option<Result<plan::Live, Error>>> =
+        (0..prepared.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, live) = joined.expect("a live read does not panic");
+        results[index] = Some(live);
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every read reports"))
+        .collect()
+}
+
+async fn make_plans(
+    client: &Client,
+    config: &Config,
+    key: &ApiKey,
+    prepared: &[Prepared],
+    options: &PlanOptions,
+) -> Result<Plan, Error> {
+    let lives = read_all(client, config, key, prepared, options.parallelism).await;
+    let mut plans = Vec::new();
+    let mut conflicts = Vec::new();
+    for (p, live) in prepared.iter().zip(lives) {
+        let live = live?;
+        match plan::plan(
+            &p.loaded,
+            &p.git,
+            &live,
+            p.record.as_ref(),
+            plan::Options {
+                strict_version: options.strict_version,
+            },
+        ) {
+            Ok(plan) => plans.push(plan),
+            Err(conflict) => conflicts.push(conflict),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::Conflict { conflicts });
+    }
+    Ok(Plan::new(plans))
+}
+
+pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
+    let loaded = load_all(&args.paths, color)?;
+    let (config, key, client) = connect(&args.api)?;
+    let prepared = prepare(loaded, &args.options)?;
+    let plan = runtime().block_on(make_plans(&client, &config, &key, &prepared, &args.options))?;
+    match args.format {
+        PlanFormat::Text => out(&plan.render_text())?,
+        PlanFormat::Json => {
+            out(&(serde_json::to_string_pretty(&plan).expect("a plan serializes") + "\n"))?
+        }
+    }
+    if let Some(path) = &args.out {
+        let mut text = serde_json::to_vec_pretty(&plan).expect("a plan serializes");
+        text.push(b'\n');
+        state::write_atomic(path, &text).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            action: "write the plan to",
+            source,
+        })?;
+        eprintln!(
+            "saved the plan to {}; apply it with `algodeploy apply --plan {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Done
+    })
+}
+
+fn confirm(yes: bool) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NeedsYes);
+    }
+    eprint!("Apply these changes? Only `yes` is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|source| Error::Output { source })?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::Cancelled)
+    }
+}
+
+pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
+    let (prepared, plan, config, key, client) = match &args.plan {
+        Some(file) => {
+            let saved = read_plan_file(file)?;
+            let paths: Vec<PathBuf> = saved
+                .algorithms
+                .iter()
+                .map(|a| PathBuf::from(&a.manifest))
+                .collect();
+            let loaded = load_all(&paths, color)?;
+            let (config, key, client) = connect(&args.api)?;
+            let prepared = prepare(loaded, &args.options)?;
+            let lives = runtime().block_on(read_all(
+                &client,
+                &config,
+                &key,
+                &prepared,
+                args.options.parallelism,
+            ));
+            check_fresh(&saved, &prepared, lives)?;
+            out(&saved.render_text())?;
+            (prepared, saved, config, key, client)
+        }
+        None => {
+            let loaded = load_all(&args.paths, color)?;
+            let (config, key, client) = connect(&args.api)?;
+            let prepared = prepare(loaded, &args.options)?;
+            let plan =
+                runtime().block_on(make_plans(&client, &config, &key, &prepared, &args.options))?;
+            out(&plan.render_text())?;
+            if plan.has_changes() {
+                confirm(args.yes)?;
+            }
+            (prepared, plan, config, key, client)
+        }
+    };
+    drop(config);
+    let reporter = Reporter::new(color && std::io::stderr().is_terminal());
+    let runtime = runtime();
+    let mut done = plan::Summary::default();
+    for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {
+        let ctx = apply::Context {
+            client: &client,
+            key: &key,
+            loaded: &p.loaded,
+            git_root: &p.git.root,
+            push: args.push,
+            build_timeout: args.build_timeout,
+            reporter: &reporter,
+        };
+        let record = runtime.block_on(apply::apply(&ctx, algorithm_plan))?;
+        state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
+        for step in &algorithm_plan.steps {
+            match step.action() {
+                plan::Action::Create => done.create += 1,
+                plan::Action::Update => done.update += 1,
+                plan::Action::Push => done.push += 1,
+                plan::Action::Publish => done.publish += 1,
+            }
+        }
+    }
+    if plan.has_changes() {
+        eprintln!(
+            "Apply complete: {} created, {} updated, {} pushed, {} published.",
+            done.create, done.update, done.push, done.publish
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+fn read_plan_file(path: &Path) -> Result<Plan, Error> {
+    let bad = |reason: String| Error::PlanFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    if value["format_version"].as_u64() != Some(u64::from(plan::FORMAT_VERSION)) {
+        return Err(bad(format!(
+            "format_version {} is not {}",
+            value["format_version"],
+            plan::FORMAT_VERSION
+        )));
+    }
+    let saved: Plan =
+        serde_json::from_value(value).map_err(|e| bad(format!("not a plan ({e})")))?;
+    if saved.tool_version != env!("CARGO_PKG_VERSION") {
+        return Err(Error::Stale {
+            reasons: vec![format!(
+                "it was made by algodeploy {}, this is {}",
+                saved.tool_version,
+                env!("CARGO_PKG_VERSION")
+            )],
+        });
+    }
+    Ok(saved)
+}
+
+/// A saved plan may be applied only if nothing it was made from has moved.
+fn check_fresh(
+    saved: &Plan,
+    prepared: &[Prepared],
+    lives: Vec<Result<plan::Live, Error>>,
+) -> Result<(), Error> {
+    let mut reasons = Vec::new();
+    for ((algorithm, p), live) in saved.algorithms.iter().zip(prepared).zip(lives) {
+        let live = live?;
+        let name = &algorithm.algorithm;
+        if plan::manifest_digest(p.loaded.source.as_bytes(), p.loaded.summary.as_deref())
+            != algorithm.manifest_digest
+        {
+            reasons.push(format!(
+                "{name}: the manifest `{}` changed",
+                algorithm.manifest
+            ));
+        }
+        if p.git.head != algorithm.git.head {
+            reasons.push(format!(
+                "{name}: HEAD moved from {} to {}",
+                git::short(&algorithm.git.head),
+                git::short(&p.git.head)
+            ));
+        }
+        if plan::live_digest(&live) != algorithm.live_digest {
+            reasons.push(format!("{name}: the live algorithm changed (fields, published versions or the remote `master`)"));
+        }
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Stale { reasons })
+    }
+}
+
+pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
+    let Some((owner, name)) = args
+        .algorithm
+        .split_once('/')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+    else {
+        return Err(Error::Usage {
+            message: format!("`{}` is not OWNER/NAME", args.algorithm),
+        });
+    };
+    if let Some(path) = &args.out
+        && path.exists()
+    {
+        return Err(Error::Usage {
+            message: format!("`{}` exists; import does not overwrite", path.display()),
+        });
+    }
+    let (_config, _key, client) = connect(&args.api)?;
+    let algorithm_name = args.algorithm.clone();
+    let (algorithm, published) = runtime().block_on(async {
+        tokio::join!(
+            client.algorithm(owner, name),
+            client.published_versions(owner, name)
+        )
+    });
+    let api = |source| Error::Api {
+        algorithm: algorithm_name.clone(),
+        source: Box::new(source),
+    };
+    let algorithm = algorithm.map_err(api)?.ok_or_else(|| Error::Api {
+        algorithm: algorithm_name.clone(),
+        source: Box::new(crate::api::ApiError::Status {
+            method: "GET",
+            url: format!("/v1/algorithms/{owner}/{name}"),
+            status: 404,
+            code: Some(1001),
+            message: "No such algorithm".into(),
+            retry_after: None,
+        }),
+    })?;
+    let published = published.map_err(api)?;
+    let text = crate::import::manifest_text(owner, name, &algorithm, &published)
+        .map_err(|message| Error::Usage { message })?;
+    match &args.out {
+        Some(path) => {
+            state::write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                action: "write",
+                source,
+            })?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => out(&text)?,
+    }
+    Ok(Outcome::Done)
+}

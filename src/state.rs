@@ -1,0 +1,225 @@
+//! The last-applied record: what algodeploy applied to an algorithm, kept beside the manifest in
+//! `.algodeploy/state.json` (for `algorithm.yaml`; `.algodeploy/NAME.state.json` for a manifest
+//! file called `NAME`). The folder carries its own `.gitignore` (`*`), so the record never makes
+//! the work tree dirty and is never committed.
+//!
+//! A plan compares the live algorithm with this record to report drift (changes made outside
+//! algodeploy). Writes are atomic (temporary file, fsync, rename, fsync of the folder). A
+//! corrupt or truncated record is an error, never an empty record; a record written by a newer
+//! format is refused. The record never holds a key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const DIR: &str = ".algodeploy";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// `owner/name`.
+    pub algorithm: String,
+    pub algorithm_id: String,
+    /// sha256 of the manifest (and summary file) that was applied.
+    pub manifest_digest: String,
+    /// The managed fields as applied (`details.label`, `settings.license`, ...).
+    pub fields: BTreeMap<String, Value>,
+    /// The published version and its commit, when one was published or confirmed.
+    pub version: Option<String>,
+    pub commit: Option<String>,
+    pub applied_at: String,
+}
+
+#[derive(Debug)]
+pub enum StateError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Corrupt {
+        path: PathBuf,
+        reason: String,
+    },
+    Newer {
+        path: PathBuf,
+        found: u32,
+    },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Read { path, .. } => {
+                write!(f, "cannot read the state record `{}`", path.display())
+            }
+            StateError::Corrupt { path, reason } => write!(
+                f,
+                "the state record `{}` is corrupt ({reason}); it is not treated as empty: delete it to plan against the live state alone",
+                path.display()
+            ),
+            StateError::Newer { path, found } => write!(
+                f,
+                "the state record `{}` has format {found}, newer than this algodeploy understands ({FORMAT_VERSION}); upgrade algodeploy",
+                path.display()
+            ),
+            StateError::Write { path, .. } => {
+                write!(f, "cannot write the state record `{}`", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::Read { source, .. } | StateError::Write { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Where the record of `manifest` lives.
+pub fn path_for(manifest: &Path) -> PathBuf {
+    let folder = manifest.parent().unwrap_or(Path::new(""));
+    let file = manifest.file_name().map_or_else(
+        || "algorithm.yaml".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let name = if file == "algorithm.yaml" {
+        "state.json".to_string()
+    } else {
+        format!("{file}.state.json")
+    };
+    folder.join(DIR).join(name)
+}
+
+pub fn load(manifest: &Path) -> Result<Option<Record>, StateError> {
+    let path = path_for(manifest);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StateError::Read { path, source }),
+    };
+    let value: Value = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let found = value["format_version"].as_u64().unwrap_or(0);
+    if found > u64::from(FORMAT_VERSION) {
+        return Err(StateError::Newer {
+            path,
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+        });
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| StateError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+}
+
+pub fn save(manifest: &Path, record: &Record) -> Result<(), StateError> {
+    let path = path_for(manifest);
+    let folder = path
+        .parent()
+        .expect("a state path has a folder")
+        .to_path_buf();
+    let fail = |source| StateError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&folder).map_err(fail)?;
+    let ignore = folder.join(".gitignore");
+    if !ignore.exists() {
+        write_atomic(
+            &ignore,
+            b"# algodeploy's last-applied records: local, never committed\n*\n",
+        )
+        .map_err(fail)?;
+    }
+    let mut text = serde_json::to_vec_pretty(record).expect("a record serializes");
+    text.push(b'\n');
+    write_atomic(&path, &text).map_err(fail)
+}
+
+/// Temporary file in the same folder, fsync, rename over the target, fsync the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(folder)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(folder)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            format_version: FORMAT_VERSION,
+            tool_version: "0.1.0".into(),
+            algorithm: "demo/hello".into(),
+            algorithm_id: "id".into(),
+            manifest_digest: "d".into(),
+            fields: BTreeMap::from([("details.label".to_string(), Value::from("Hello"))]),
+            version: Some("1.0.0".into()),
+            commit: Some("abc".into()),
+            applied_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_self_ignoring_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("algorithm.yaml");
+        assert_eq!(load(&manifest).unwrap(), None);
+        save(&manifest, &record()).unwrap();
+        assert_eq!(load(&manifest).unwrap(), Some(record()));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".algodeploy/.gitignore"))
+                .unwrap()
+                .lines()
+                .last(),
+            Some("*")
+        );
+        assert_eq!(
+            path_for(&dir.path().join("prod.yaml")),
+            dir.path().join(".algodeploy/prod.yaml.state.json")
+        );
+    }
+
+    #[test]
+    fn corrupt_or_newer_records_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("algorithm.yaml");
+        save(&manifest, &record()).unwrap();
+        let path = path_for(&manifest);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        assert!(matches!(load(&manifest), Err(StateError::Corrupt { .. })));
+        std::fs::write(
+            &path,
+            text.replace("\"format_version\": 1", "\"format_version\": 9"),
+        )
+        .unwrap();
+        assert!(matches!(
+            load(&manifest),
+            Err(StateError::Newer { found: 9, .. })
+        ));
+    }
+}
