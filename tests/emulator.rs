@@ -263,7 +263,7 @@ fn keys_are_checked_for_owner_and_permission() {
     );
     assert_eq!((status, body["error"]["code"].as_u64()), (403, Some(2001)));
     // The bare key (as the official Python client sends it) works too; Bearer does not.
-    let client = reqwest::blocking::Client::new();
+    let client = crate::harness::http();
     let bare = client
         .get(format!("{}/v1/algorithms/demo/hello", emulator.url))
         .header("Authorization", KEY)
@@ -758,7 +758,7 @@ fn scripted_faults_answer_instead_of_the_api() {
     );
     assert_eq!(status, 201);
     for _ in 0..2 {
-        let client = reqwest::blocking::Client::new();
+        let client = crate::harness::http();
         let response = client
             .post(format!("{}/v1/algorithms/demo", emulator.url))
             .header("Authorization", format!("Simple {KEY}"))
@@ -800,7 +800,7 @@ fn scripted_faults_answer_instead_of_the_api() {
     assert_eq!(status, 200);
     assert!(body.is_string(), "not JSON: {body}");
     // The admin endpoints need the token.
-    let response = reqwest::blocking::get(format!("{}/_emulator/requests", emulator.url)).unwrap();
+    let response = crate::harness::http().get(format!("{}/_emulator/requests", emulator.url)).send().unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
 
@@ -812,7 +812,7 @@ fn drop_after_commit_commits_then_closes_the_connection() {
         "/_emulator/faults",
         Some(json!({"method": "POST", "path": "/v1/algorithms/demo", "drop_after_commit": true})),
     );
-    let client = reqwest::blocking::Client::new();
+    let client = crate::harness::http();
     let result = client
         .post(format!("{}/v1/algorithms/demo", emulator.url))
         .header("Authorization", format!("Simple {KEY}"))

@@ -91,6 +91,15 @@ pub fn example() -> String {
     std::fs::read_to_string(repo_root().join("examples/algorithm.yaml")).unwrap()
 }
 
+/// A blocking HTTP client for tests (rustls needs its crypto provider installed once).
+pub fn http() -> reqwest::blocking::Client {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::blocking::Client::new()
+}
+
 /// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.
 pub struct Emulator {
     child: Option<std::process::Child>,
@@ -214,7 +223,7 @@ impl Emulator {
         key: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = reqwest::blocking::Client::new();
+        let client = http();
         let mut request = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
         if let Some(key) = key {
             request = request.header("Authorization", format!("Simple {key}"));
@@ -239,7 +248,7 @@ impl Emulator {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = reqwest::blocking::Client::new();
+        let client = http();
         let mut request = client
             .request(method.parse().unwrap(), format!("{}{path}", self.url))
             .header("Authorization", format!("Bearer {ADMIN}"));

@@ -314,6 +314,12 @@ async fn serve(options: Options) -> Result<(), Error> {
     // Builds that were running when the emulator last stopped are finished now.
     builds_resume(&state);
 
+    // Handlers are installed before `listening on` is printed, so that a signal sent as soon
+    // as the line appears stops the emulator gracefully rather than killing it.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(|source| Error::Runtime { source })?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|source| Error::Runtime { source })?;
+
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -332,7 +338,6 @@ async fn serve(options: Options) -> Result<(), Error> {
     tracing::info!(%local, "emulator listening");
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -350,7 +355,8 @@ async fn serve(options: Options) -> Result<(), Error> {
                     let _ = connection.await;
                 });
             }
-            () = &mut shutdown => break,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
         }
     }
     drop(listener);
@@ -358,15 +364,6 @@ async fn serve(options: Options) -> Result<(), Error> {
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
     drop(temp);
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 fn builds_resume(state: &Arc<State>) {
