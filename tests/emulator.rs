@@ -800,7 +800,10 @@ fn scripted_faults_answer_instead_of_the_api() {
     assert_eq!(status, 200);
     assert!(body.is_string(), "not JSON: {body}");
     // The admin endpoints need the token.
-    let response = crate::harness::http().get(format!("{}/_emulator/requests", emulator.url)).send().unwrap();
+    let response = crate::harness::http()
+        .get(format!("{}/_emulator/requests", emulator.url))
+        .send()
+        .unwrap();
     assert_eq!(response.status().as_u16(), 401);
 }
 

@@ -396,3 +396,104 @@ impl Repo {
         self.try_git(&["push", "-q", "--force", &url, "HEAD:master"])
     }
 }
+
+/// An algorithm repository made from `examples/` (manifest, entry point, requirements), one
+/// commit, with an emulator to deploy to. `run` calls algodeploy inside it with the emulator's
+/// address and key in the environment and a HOME of its own (no user config is read).
+pub struct Deploy {
+    pub emulator: Emulator,
+    pub repo: Repo,
+    home: tempfile::TempDir,
+}
+
+impl Deploy {
+    pub fn new(extra: &[&str]) -> Deploy {
+        let emulator = Emulator::start(extra);
+        let repo = Repo {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        let examples = repo_root().join("examples");
+        repo.write(
+            "algorithm.yaml",
+            &std::fs::read_to_string(examples.join("algorithm.yaml")).unwrap(),
+        );
+        repo.write(
+            "src/hello_world.py",
+            &std::fs::read_to_string(examples.join("src/hello_world.py")).unwrap(),
+        );
+        repo.write("requirements.txt", "");
+        repo.commit("Hello World");
+        Deploy {
+            emulator,
+            repo,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[("ALGORITHMIA_API_KEY", KEY)])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let output = Command::new(BIN)
+            .args(args)
+            .current_dir(self.repo.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env("ALGORITHMIA_API", &self.emulator.url)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run algodeploy");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Edit the manifest with a text replacement (which must match).
+    pub fn edit(&self, from: &str, to: &str) {
+        let path = self.repo.dir.path().join("algorithm.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in the manifest");
+        std::fs::write(path, text.replace(from, to)).unwrap();
+    }
+
+    /// Requests to `/v1` that change something (POST, PUT, DELETE).
+    pub fn writes(&self) -> Vec<(String, String, u16)> {
+        self.emulator
+            .requests("/v1")
+            .into_iter()
+            .filter(|(method, _, _)| method != "GET")
+            .collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.emulator.admin("DELETE", "/_emulator/requests", None);
+    }
+}
+
+/// Snapshot filters for what changes between runs: ports, commit hashes, ids, temp paths.
+pub fn filters() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.add_filter(r"\b[0-9a-f]{40}\b", "[SHA]");
+    settings.add_filter(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        "[UUID]",
+    );
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[DIGEST]");
+    settings.add_filter(r"\b[0-9a-f]{7}\b", "[SHORT]");
+    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
+    settings.add_filter(
+        r#""tool_version": "[^"]+""#,
+        r#""tool_version": "[VERSION]""#,
+    );
+    settings
+}

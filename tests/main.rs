@@ -4,6 +4,7 @@ mod harness;
 
 mod cli;
 mod conformance;
+mod deploy;
 mod emulator;
 mod hostile;
 mod readme;

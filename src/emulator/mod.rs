@@ -317,8 +317,10 @@ async fn serve(options: Options) -> Result<(), Error> {
     // Handlers are installed before `listening on` is printed, so that a signal sent as soon
     // as the line appears stops the emulator gracefully rather than killing it.
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).map_err(|source| Error::Runtime { source })?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|source| Error::Runtime { source })?;
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|source| Error::Runtime { source })?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|source| Error::Runtime { source })?;
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
