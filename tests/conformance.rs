@@ -114,6 +114,10 @@ fn schemathesis_finds_no_schema_violations() {
         // Deleting the seeded algorithm would turn the rest of the run into 404s; the
         // official clients' tests cover delete.
         .args(["--exclude-operation-id", "deleteAlgorithm"])
+        // The coverage phase crashed inside schemathesis 4.32.5 itself (a hypothesis
+        // FlakyFailure while generating createAlgorithm bodies), not on an answer; fuzzing and
+        // stateful testing exercise the same operations.
+        .args(["--phases", "examples,fuzzing,stateful"])
         .args(["--max-time", "45", "--workers", "2", "--seed", "1"])
         .env("NO_COLOR", "1")
         .output()

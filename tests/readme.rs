@@ -38,34 +38,48 @@ fn readme_has_two_setup_commands_at_the_top() {
 }
 
 #[test]
-fn readme_first_command_runs() {
+fn readme_first_command_runs_the_main_job_end_to_end() {
     let commands = setup_commands();
-    let script = &commands[0];
-    // Run the script from the repository root with `algodeploy` on PATH as the built binary,
-    // so that the test neither rebuilds nor depends on an installed copy.
-    let bin_dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(BIN, bin_dir.path().join("algodeploy")).unwrap();
-    let script = script.replace("cargo run --quiet --", "algodeploy");
-    let path = format!(
-        "{}:{}",
-        bin_dir.path().display(),
-        std::env::var("PATH").unwrap()
-    );
+    assert_eq!(commands[0], "bash examples/quickstart.sh");
+    // The script builds the binary unless ALGODEPLOY names one: use the one under test.
     let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
+        .arg("examples/quickstart.sh")
         .current_dir(repo_root())
-        .env("PATH", path)
+        .env("ALGODEPLOY", BIN)
         .env("NO_COLOR", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("ALGORITHMIA_API_KEY")
+        .env_remove("ALGORITHMIA_API")
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "README's first command failed:\n{stderr}"
+        "README's first command failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stderr.contains("valid: examples/algorithm.yaml"),
+        stderr.contains("valid: algorithm.yaml (demo/hello_world 1.0.0)"),
         "{stderr}"
+    );
+    assert!(
+        stdout.contains("Plan: 1 to create, 0 to update, 1 to push, 1 to publish."),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("demo/hello_world: published 1.0.0"),
+        "{stderr}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("No changes: the algorithm is up to date."),
+        "{stdout}"
+    );
+    let key_line = stderr.lines().find(|l| l.contains("sim")).unwrap_or("");
+    assert!(
+        key_line.is_empty(),
+        "the quick start printed a key: {key_line}"
     );
 }
 
