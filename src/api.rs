@@ -91,7 +91,42 @@ pub enum ApiError {
     },
 }
 
+/// The longest `Retry-After` honoured; a server asking for more gets this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Backoff for retried reads and verified writes: 0.25 s doubling to 8 s, jittered, at most
+/// 6 retries and 90 s of waiting.
+pub fn retry_policy() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(8))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(6)
+        .with_total_delay(Some(Duration::from_secs(90)))
+}
+
 impl ApiError {
+    /// Faults worth another try: no answer, rate limiting, or a server-side failure.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// How long the server asked to wait, clamped.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Status {
+                retry_after: Some(wait),
+                ..
+            } => Some((*wait).min(MAX_RETRY_AFTER)),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Unauthorized { .. } => Some(401),
@@ -333,6 +368,17 @@ impl Client {
         }
     }
 
+    /// The header value, marked sensitive so that no Debug output or log shows it.
+    fn authorization(&self) -> reqwest::header::HeaderValue {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Simple {}", self.key.expose()))
+                .unwrap_or_else(|_| {
+                    reqwest::header::HeaderValue::from_static("Simple invalid-key")
+                });
+        value.set_sensitive(true);
+        value
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/v1{path}", self.api)
     }
@@ -354,7 +400,7 @@ impl Client {
         let mut request = self
             .http
             .request(method.parse().expect("a valid method"), &full)
-            .header("Authorization", format!("Simple {}", self.key.expose()))
+            .header("Authorization", self.authorization())
             .header("Accept", "application/json");
         if let Some(body) = body {
             request = request.json(body);
@@ -399,6 +445,27 @@ impl Client {
         })
     }
 
+    /// A GET, retried on connection errors, 429, 500, 502, 503 and 504 with jittered
+    /// exponential backoff that honours `Retry-After` (clamped), within a bounded number of
+    /// attempts and total time. Other statuses (400, 401, 403, 404, ...) are answers, not
+    /// faults, and are never retried.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        use backon::Retryable;
+        (|| async { self.json::<T>("GET", path, query, None).await })
+            .retry(retry_policy())
+            .when(ApiError::is_retryable)
+            .adjust(|e, backoff| match (e.retry_after(), backoff) {
+                (Some(wait), Some(_)) => Some(wait.max(Duration::from_millis(100))),
+                _ => backoff,
+            })
+            .notify(|e, wait| tracing::warn!("retrying in {:.1}s: {e}", wait.as_secs_f64()))
+            .await
+    }
+
     async fn json<T: DeserializeOwned>(
         &self,
         method: &'static str,
@@ -422,7 +489,7 @@ impl Client {
         name: &str,
     ) -> Result<Option<RemoteAlgorithm>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}");
-        match self.json::<WireAlgorithm>("GET", &path, &[], None).await {
+        match self.read::<WireAlgorithm>(&path, &[]).await {
             Ok(wire) => wire.into_remote(owner, &self.url(&path)).map(Some),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
@@ -463,7 +530,7 @@ impl Client {
             if let Some(m) = &marker {
                 query.push(("marker", m.clone()));
             }
-            let page: WirePage<WireAlgorithm> = match self.json("GET", &path, &query, None).await {
+            let page: WirePage<WireAlgorithm> = match self.read(&path, &query).await {
                 Ok(page) => page,
                 Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
                 Err(e) => return Err(e),
@@ -496,7 +563,7 @@ impl Client {
             if let Some(m) = &marker {
                 query.push(("marker", m.clone()));
             }
-            let page: WirePage<WireBuild> = match self.json("GET", &path, &query, None).await {
+            let page: WirePage<WireBuild> = match self.read(&path, &query).await {
                 Ok(page) => page,
                 Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
                 Err(e) => return Err(e),
@@ -519,12 +586,7 @@ impl Client {
 
     pub async fn build(&self, owner: &str, name: &str, id: &str) -> Result<BuildInfo, ApiError> {
         let b: WireBuild = self
-            .json(
-                "GET",
-                &format!("/algorithms/{owner}/{name}/builds/{id}"),
-                &[],
-                None,
-            )
+            .read(&format!("/algorithms/{owner}/{name}/builds/{id}"), &[])
             .await?;
         Ok(BuildInfo {
             id: b.build_id,
@@ -535,12 +597,7 @@ impl Client {
 
     pub async fn build_logs(&self, owner: &str, name: &str, id: &str) -> Result<String, ApiError> {
         let logs: WireLogs = self
-            .json(
-                "GET",
-                &format!("/algorithms/{owner}/{name}/builds/{id}/logs"),
-                &[],
-                None,
-            )
+            .read(&format!("/algorithms/{owner}/{name}/builds/{id}/logs"), &[])
             .await?;
         Ok(logs.logs.unwrap_or_default())
     }

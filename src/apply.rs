@@ -55,6 +55,9 @@ impl Reporter {
         let mut last_line = Instant::now();
         let mut delay = Duration::from_millis(200);
         let result = loop {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+                break Ok(None);
+            }
             match poll().await {
                 Ok(Some(value)) => break Ok(Some(value)),
                 Ok(None) => {}
@@ -133,27 +136,129 @@ fn api_error(algorithm: &str, source: ApiError) -> Error {
     }
 }
 
+/// Set by the signal handler (`run.rs`): 2 for SIGINT, 15 for SIGTERM. Apply starts nothing
+/// new once it is set; the request in flight finishes.
+pub static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+fn check_interrupted() -> Result<(), Error> {
+    match INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => Ok(()),
+        signal => Err(Error::Interrupted { signal }),
+    }
+}
+
+/// A test-only way to die by SIGKILL right after a step's request returned, to prove that a
+/// re-run converges (debug builds only; `ALGODEPLOY_TEST_KILL_AFTER=create|update|push|publish`).
+fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("ALGODEPLOY_TEST_KILL_AFTER").is_ok_and(|v| v == step) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    let _ = step;
+}
+
+/// Send a write; when its outcome is unknown (no answer, or a 429/5xx), never resend blindly:
+/// re-read the server, carry on if the effect is there, otherwise send once more (bounded).
+async fn verified_write<T, S, SF, V, VF>(
+    reporter: &Reporter,
+    what: &str,
+    mut send: S,
+    mut verify: V,
+) -> Result<T, ApiError>
+where
+    S: FnMut() -> SF,
+    SF: std::future::Future<Output = Result<T, ApiError>>,
+    V: FnMut() -> VF,
+    VF: std::future::Future<Output = Result<Option<T>, ApiError>>,
+{
+    use backon::BackoffBuilder;
+    let mut delays = crate::api::retry_policy().build();
+    loop {
+        let error = match send().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_retryable() => e,
+            Err(e) => return Err(e),
+        };
+        let Some(delay) = delays.next() else {
+            return Err(error);
+        };
+        let delay = error.retry_after().unwrap_or(delay);
+        reporter.line(&format!(
+            "{what}: no clear answer ({error}); checking the server in {:.1}s",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+        if let Some(done) = verify().await? {
+            reporter.line(&format!("{what}: the server has it; carrying on"));
+            return Ok(done);
+        }
+    }
+}
+
 /// Execute one algorithm's plan; returns the record to save.
 pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Error> {
     let m = &ctx.loaded.manifest;
     let (owner, name) = (m.owner.as_str(), m.name.as_str());
     let algorithm = plan.algorithm.as_str();
+    let moved = |what: String| Error::Moved {
+        algorithm: algorithm.to_string(),
+        what,
+    };
     let mut algorithm_id = None;
     let mut version = None;
     for step in &plan.steps {
+        check_interrupted()?;
         match step {
             Step::Create { .. } => {
-                ctx.reporter.line(&format!("{algorithm}: creating"));
-                let created = ctx
+                // Another run (another machine) may have created it since the plan.
+                if ctx
                     .client
-                    .create(owner, &create_body(ctx.loaded))
+                    .algorithm(owner, name)
                     .await
-                    .map_err(|e| api_error(algorithm, e))?;
+                    .map_err(|e| api_error(algorithm, e))?
+                    .is_some()
+                {
+                    return Err(moved("it exists now".into()));
+                }
+                ctx.reporter.line(&format!("{algorithm}: creating"));
+                let body = create_body(ctx.loaded);
+                let created = verified_write(
+                    ctx.reporter,
+                    algorithm,
+                    || ctx.client.create(owner, &body),
+                    || ctx.client.algorithm(owner, name),
+                )
+                .await
+                .map_err(|e| api_error(algorithm, e))?;
                 ctx.reporter
                     .line(&format!("{algorithm}: created (id {})", created.id));
                 algorithm_id = Some(created.id);
+                crash_point("create");
             }
             Step::Update { changes } => {
+                let live = ctx
+                    .client
+                    .algorithm(owner, name)
+                    .await
+                    .map_err(|e| api_error(algorithm, e))?;
+                let Some(live) = live else {
+                    return Err(moved("it was deleted".into()));
+                };
+                let now = crate::plan::live_fields(&live);
+                if let Some(change) = changes
+                    .iter()
+                    .find(|c| now.get(&c.field) != c.before.as_ref())
+                {
+                    return Err(moved(format!(
+                        "`{}` is now {}",
+                        change.field,
+                        now.get(&change.field)
+                            .map_or("absent".to_string(), ToString::to_string)
+                    )));
+                }
                 ctx.reporter.line(&format!(
                     "{algorithm}: updating {}",
                     changes
@@ -162,12 +267,26 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                let updated = ctx
-                    .client
-                    .update(owner, name, &update_body(ctx.loaded, changes))
-                    .await
-                    .map_err(|e| api_error(algorithm, e))?;
+                let body = update_body(ctx.loaded, changes);
+                let desired = desired_fields(ctx.loaded);
+                let updated = verified_write(
+                    ctx.reporter,
+                    algorithm,
+                    || ctx.client.update(owner, name, &body),
+                    || async {
+                        let live = ctx.client.algorithm(owner, name).await?;
+                        Ok(live.filter(|l| {
+                            let now = crate::plan::live_fields(l);
+                            changes
+                                .iter()
+                                .all(|c| now.get(&c.field) == desired.get(&c.field))
+                        }))
+                    },
+                )
+                .await
+                .map_err(|e| api_error(algorithm, e))?;
                 algorithm_id = Some(updated.id);
+                crash_point("update");
             }
             Step::Push { commit, remote } => {
                 if !ctx.push {
@@ -194,15 +313,52 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 .await
                 .expect("the push task does not panic")
                 .map_err(|source| Error::Git { source })?;
+                crash_point("push");
             }
             Step::Publish {
+                from,
                 to,
                 bump,
                 commit,
                 callability,
-                ..
             } => {
                 wait_for_build(ctx, algorithm, commit).await?;
+                check_interrupted()?;
+                // Re-read what the publish depends on: another run may have published since.
+                let published = ctx
+                    .client
+                    .published_versions(owner, name)
+                    .await
+                    .map_err(|e| api_error(algorithm, e))?;
+                if let Some(done) = published.iter().find(|p| p.semantic_version == *to) {
+                    if done.git_hash == *commit {
+                        ctx.reporter.line(&format!(
+                            "{algorithm}: {to} is already published from {}",
+                            short(commit)
+                        ));
+                        version = Some((to.clone(), commit.clone()));
+                        continue;
+                    }
+                    return Err(moved(format!(
+                        "{to} was published from {} meanwhile",
+                        short(&done.git_hash)
+                    )));
+                }
+                let latest = published
+                    .iter()
+                    .filter_map(|p| {
+                        crate::manifest::parse_version(&p.semantic_version)
+                            .map(|v| (v, p.semantic_version.clone()))
+                    })
+                    .max()
+                    .map(|(_, v)| v);
+                if latest != *from {
+                    return Err(moved(format!(
+                        "the latest published version is {} now, not {}",
+                        latest.as_deref().unwrap_or("none"),
+                        from.as_deref().unwrap_or("none")
+                    )));
+                }
                 ctx.reporter.line(&format!(
                     "{algorithm}: publishing {to} ({} bump) from {}",
                     bump.as_str(),
@@ -215,11 +371,19 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     callability.as_str(),
                     &m.version_info,
                 );
-                let published = ctx
-                    .client
-                    .publish(owner, name, &body)
-                    .await
-                    .map_err(|e| api_error(algorithm, e))?;
+                let published = verified_write(
+                    ctx.reporter,
+                    algorithm,
+                    || ctx.client.publish(owner, name, &body),
+                    || async {
+                        let all = ctx.client.published_versions(owner, name).await?;
+                        Ok(all
+                            .into_iter()
+                            .find(|p| p.semantic_version == *to && p.git_hash == *commit))
+                    },
+                )
+                .await
+                .map_err(|e| api_error(algorithm, e))?;
                 if published.semantic_version != *to || published.git_hash != *commit {
                     return Err(Error::PublishMismatch {
                         algorithm: algorithm.to_string(),
@@ -233,6 +397,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 }
                 ctx.reporter.line(&format!("{algorithm}: published {to}"));
                 version = Some((to.clone(), commit.clone()));
+                crash_point("publish");
             }
         }
     }
@@ -287,6 +452,7 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
         .await
         .map_err(|e| api_error(algorithm, e))?;
     let Some((build, ())) = finished else {
+        check_interrupted()?;
         return Err(Error::BuildTimeout {
             algorithm: algorithm.to_string(),
             commit: commit.to_string(),

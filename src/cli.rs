@@ -118,6 +118,9 @@ pub struct ApiArgs {
     /// Profile in ~/.algorithmia/config [default: default]
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Give up on the whole run after this long, such as 15m (nothing can hang a pipeline)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -179,6 +182,9 @@ pub struct ApplyArgs {
     /// How long to wait for HEAD's build, such as 90s or 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub build_timeout: std::time::Duration,
+    /// How long to wait for another apply of the same manifest to finish (default: do not wait)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

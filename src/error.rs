@@ -89,6 +89,24 @@ pub enum Error {
     },
     Cancelled,
     NeedsYes,
+    /// Another run changed the algorithm between the plan and this write.
+    Moved {
+        algorithm: String,
+        what: String,
+    },
+    /// SIGINT or SIGTERM: nothing new was started.
+    Interrupted {
+        signal: i32,
+    },
+    /// Another apply holds the lock on this manifest.
+    Locked {
+        path: String,
+        holder: String,
+    },
+    /// `--timeout` ran out.
+    Timeout {
+        after: Duration,
+    },
 }
 
 impl Error {
@@ -117,7 +135,10 @@ impl Error {
             | Error::NotPushed { .. }
             | Error::BuildFailed { .. }
             | Error::NewerBuild { .. }
-            | Error::Stale { .. } => 4,
+            | Error::Stale { .. }
+            | Error::Moved { .. }
+            | Error::Locked { .. } => 4,
+            Error::Interrupted { signal } => 128 + signal,
             _ => 1,
         }
     }
@@ -139,6 +160,8 @@ impl Error {
             Error::NewerBuild { .. } => Some("the service publishes its newest successful build; push HEAD again (or merge the newer commit) and re-run".into()),
             Error::Stale { .. } => Some("make a new plan with `algodeploy plan --out FILE` and review it".into()),
             Error::BuildTimeout { .. } => Some("raise --build-timeout, or check the build on the service and re-run: apply continues where it stopped".into()),
+            Error::Moved { .. } => Some("plan again: another run (or a person) changed the algorithm".into()),
+            Error::Locked { .. } => Some("wait for it to finish, or pass --lock-timeout DURATION to wait".into()),
             Error::NeedsYes => Some("review the plan, then pass --yes (or apply a saved plan with --plan FILE)".into()),
             _ => None,
         }
@@ -242,6 +265,21 @@ impl fmt::Display for Error {
             }
             Error::Io { path, action, .. } => write!(f, "cannot {action} `{path}`"),
             Error::Cancelled => write!(f, "apply cancelled; nothing was changed"),
+            Error::Moved { algorithm, what } => write!(
+                f,
+                "{algorithm}: the algorithm changed since the plan ({what}); nothing more was sent"
+            ),
+            Error::Interrupted { signal } => write!(
+                f,
+                "interrupted by {}; the request in flight finished and nothing new was started: run again to finish",
+                if *signal == 2 { "SIGINT" } else { "SIGTERM" }
+            ),
+            Error::Locked { path, holder } => write!(f, "another apply holds `{path}` ({holder})"),
+            Error::Timeout { after } => write!(
+                f,
+                "gave up after --timeout {}; run again to finish",
+                humantime::format_duration(*after)
+            ),
             Error::NeedsYes => write!(
                 f,
                 "apply needs confirmation, and there is no terminal to ask on: nothing was changed"

@@ -26,12 +26,81 @@ pub enum Outcome {
     ChangesPending,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts")
+/// The async runtime of one command, and the `--timeout` that bounds the whole run.
+struct Session {
+    runtime: tokio::runtime::Runtime,
+    deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+}
+
+impl Session {
+    fn new(timeout: Option<std::time::Duration>) -> Session {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime starts");
+        Session {
+            runtime,
+            deadline: timeout.map(|t| (tokio::time::Instant::now() + t, t)),
+        }
+    }
+
+    fn block<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, Error> {
+        match self.deadline {
+            None => Ok(self.runtime.block_on(work)),
+            Some((at, after)) => self
+                .runtime
+                .block_on(async { tokio::time::timeout_at(at, work).await })
+                .map_err(|_| Error::Timeout { after }),
+        }
+    }
+}
+
+/// SIGINT/SIGTERM during apply: the first lets the request in flight finish and starts
+/// nothing new (`apply::INTERRUPTED`); a second exits at once.
+fn interrupt_handler() {
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a signal runtime");
+        runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            loop {
+                let number = tokio::select! {
+                    _ = interrupt.recv() => 2,
+                    _ = terminate.recv() => 15,
+                };
+                if apply::INTERRUPTED.swap(number, std::sync::atomic::Ordering::SeqCst) != 0 {
+                    eprintln!("interrupted again: stopping now");
+                    std::process::exit(128 + number);
+                }
+                eprintln!("interrupted: letting the request in flight finish, then stopping (again to stop at once)");
+            }
+        });
+    });
+}
+
+/// One OS lock per manifest, held for the whole apply.
+fn lock_all(loaded: &[Loaded], wait: std::time::Duration) -> Result<Vec<std::fs::File>, Error> {
+    loaded
+        .iter()
+        .map(|l| match state::lock(&l.path, wait) {
+            Ok(Ok(file)) => Ok(file),
+            Ok(Err((path, holder))) => Err(Error::Locked {
+                path: path.display().to_string(),
+                holder,
+            }),
+            Err(source) => Err(Error::Io {
+                path: state::path_for(&l.path).display().to_string(),
+                action: "lock",
+                source,
+            }),
+        })
+        .collect()
 }
 
 fn out(text: &str) -> Result<(), Error> {
@@ -199,7 +268,8 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     let loaded = load_all(&args.paths, color)?;
     let (config, key, client) = connect(&args.api)?;
     let prepared = prepare(loaded, &args.options)?;
-    let plan = runtime().block_on(make_plans(&client, &config, &key, &prepared, &args.options))?;
+    let session = Session::new(args.api.timeout);
+    let plan = session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
     match args.format {
         PlanFormat::Text => out(&plan.render_text())?,
         PlanFormat::Json => {
@@ -248,7 +318,9 @@ fn confirm(yes: bool) -> Result<(), Error> {
 }
 
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
-    let (prepared, plan, config, key, client) = match &args.plan {
+    interrupt_handler();
+    let session = Session::new(args.api.timeout);
+    let (prepared, plan, config, key, client, _locks) = match &args.plan {
         Some(file) => {
             let saved = read_plan_file(file)?;
             let paths: Vec<PathBuf> = saved
@@ -258,34 +330,35 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
                 .collect();
             let loaded = load_all(&paths, color)?;
             let (config, key, client) = connect(&args.api)?;
+            let locks = lock_all(&loaded, args.lock_timeout)?;
             let prepared = prepare(loaded, &args.options)?;
-            let lives = runtime().block_on(read_all(
+            let lives = session.block(read_all(
                 &client,
                 &config,
                 &key,
                 &prepared,
                 args.options.parallelism,
-            ));
+            ))?;
             check_fresh(&saved, &prepared, lives)?;
             out(&saved.render_text())?;
-            (prepared, saved, config, key, client)
+            (prepared, saved, config, key, client, locks)
         }
         None => {
             let loaded = load_all(&args.paths, color)?;
             let (config, key, client) = connect(&args.api)?;
+            let locks = lock_all(&loaded, args.lock_timeout)?;
             let prepared = prepare(loaded, &args.options)?;
             let plan =
-                runtime().block_on(make_plans(&client, &config, &key, &prepared, &args.options))?;
+                session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
             out(&plan.render_text())?;
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
-            (prepared, plan, config, key, client)
+            (prepared, plan, config, key, client, locks)
         }
     };
     drop(config);
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
-    let runtime = runtime();
     let mut done = plan::Summary::default();
     for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {
         let ctx = apply::Context {
@@ -297,7 +370,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             build_timeout: args.build_timeout,
             reporter: &reporter,
         };
-        let record = runtime.block_on(apply::apply(&ctx, algorithm_plan))?;
+        let record = session.block(apply::apply(&ctx, algorithm_plan))??;
         state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
         for step in &algorithm_plan.steps {
             match step.action() {
@@ -401,12 +474,12 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
     }
     let (_config, _key, client) = connect(&args.api)?;
     let algorithm_name = args.algorithm.clone();
-    let (algorithm, published) = runtime().block_on(async {
+    let (algorithm, published) = Session::new(args.api.timeout).block(async {
         tokio::join!(
             client.algorithm(owner, name),
             client.published_versions(owner, name)
         )
-    });
+    })?;
     let api = |source| Error::Api {
         algorithm: algorithm_name.clone(),
         source: Box::new(source),

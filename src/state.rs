@@ -129,25 +129,80 @@ pub fn load(manifest: &Path) -> Result<Option<Record>, StateError> {
         })
 }
 
-pub fn save(manifest: &Path, record: &Record) -> Result<(), StateError> {
-    let path = path_for(manifest);
-    let folder = path
+/// The `.algodeploy` folder beside `manifest`, made (with its self-ignoring `.gitignore`) if
+/// missing.
+pub fn folder(manifest: &Path) -> std::io::Result<PathBuf> {
+    let folder = path_for(manifest)
         .parent()
         .expect("a state path has a folder")
         .to_path_buf();
-    let fail = |source| StateError::Write {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&folder).map_err(fail)?;
+    std::fs::create_dir_all(&folder)?;
     let ignore = folder.join(".gitignore");
     if !ignore.exists() {
         write_atomic(
             &ignore,
-            b"# algodeploy's last-applied records: local, never committed\n*\n",
-        )
-        .map_err(fail)?;
+            b"# algodeploy's last-applied records and locks: local, never committed\n*\n",
+        )?;
     }
+    Ok(folder)
+}
+
+/// An exclusive OS lock on the manifest's `.algodeploy/lock`, held until dropped. Waits up to
+/// `wait`; on failure returns who holds it (pid, host, start time), as the holder wrote it.
+pub fn lock(
+    manifest: &Path,
+    wait: std::time::Duration,
+) -> std::io::Result<Result<std::fs::File, (PathBuf, String)>> {
+    let path = folder(manifest)?.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                return Ok(Err((
+                    path,
+                    if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder
+                    },
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown host".into(), |h| h.trim().to_string());
+    let holder = format!(
+        "pid {} on {host}, since {}",
+        std::process::id(),
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    );
+    file.set_len(0)?;
+    std::io::Write::write_all(&mut &file, holder.as_bytes())?;
+    Ok(Ok(file))
+}
+
+pub fn save(manifest: &Path, record: &Record) -> Result<(), StateError> {
+    let path = path_for(manifest);
+    let fail = |source| StateError::Write {
+        path: path.clone(),
+        source,
+    };
+    folder(manifest).map_err(fail)?;
     let mut text = serde_json::to_vec_pretty(record).expect("a record serializes");
     text.push(b'\n');
     write_atomic(&path, &text).map_err(fail)
