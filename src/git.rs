@@ -190,6 +190,20 @@ pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
     })
 }
 
+/// libgit2's network timeouts (connect 10 s, reads and writes 60 s), set once before the first
+/// network operation so that no git call can hang a pipeline.
+fn network_timeouts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: these set process-wide libgit2 options; `Once` runs them before any network
+        // operation of this process starts, and every one goes through this function.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
+        }
+    });
+}
+
 fn callbacks<'a>(user: &'a str, key: &'a ApiKey) -> git2::RemoteCallbacks<'a> {
     let mut callbacks = git2::RemoteCallbacks::new();
     let mut tries = 0;
@@ -206,6 +220,7 @@ fn callbacks<'a>(user: &'a str, key: &'a ApiKey) -> git2::RemoteCallbacks<'a> {
 
 /// The commit `master` points to on the remote, or `None` for an empty repository.
 pub fn remote_master(url: &str, user: &str, key: &ApiKey) -> Result<Option<String>, GitError> {
+    network_timeouts();
     let mut remote = git2::Remote::create_detached(url).map_err(|source| GitError::Remote {
         url: url.into(),
         source,
@@ -234,6 +249,7 @@ pub fn push(
     key: &ApiKey,
     commit: &str,
 ) -> Result<(), GitError> {
+    network_timeouts();
     let repo = git2::Repository::open(root).map_err(|source| GitError::Git {
         action: "open the repository",
         source,

@@ -135,6 +135,15 @@ fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
 
 /// The configuration and key; a missing key stops here, before any request.
 fn connect(args: &ApiArgs) -> Result<(Config, ApiKey, Client), Error> {
+    if args
+        .profile
+        .as_deref()
+        .is_some_and(crate::manifest::looks_like_api_key)
+    {
+        return Err(Error::Usage {
+            message: "the --profile value looks like an API key; keys belong in ALGORITHMIA_API_KEY or a profile's `api_key`".into(),
+        });
+    }
     let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())
         .map_err(|source| Error::Config { source })?;
     let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
