@@ -27,6 +27,21 @@ fn wait_for_build(emulator: &Emulator, name: &str, commit: &str) -> serde_json::
     panic!("the build of {commit} did not finish");
 }
 
+/// Create `name`, push a buildable commit with the stock git client and wait for its build.
+fn created_and_built(emulator: &Emulator, name: &str) -> Repo {
+    let (status, body) = emulator.call(
+        "POST",
+        "/v1/algorithms/demo",
+        Some(KEY),
+        Some(create_body(name)),
+    );
+    assert_eq!(status, 201, "{body}");
+    let repo = Repo::python(name);
+    assert!(repo.push(emulator, "demo", KEY, name).status.success());
+    wait_for_build(emulator, name, &repo.head());
+    repo
+}
+
 #[test]
 fn create_push_build_publish_end_to_end() {
     let emulator = Emulator::start(&[]);
@@ -386,15 +401,7 @@ fn listening_beyond_loopback_needs_allow_remote() {
 #[test]
 fn two_simultaneous_publishes_make_one_version() {
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
-    let repo = Repo::python("hello");
-    assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
-    wait_for_build(&emulator, "hello", &repo.head());
+    created_and_built(&emulator, "hello");
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
     let statuses: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -434,15 +441,7 @@ fn two_simultaneous_publishes_make_one_version() {
 #[test]
 fn state_survives_a_restart_and_a_sigkill() {
     let mut emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
-    let repo = Repo::python("hello");
-    assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
-    wait_for_build(&emulator, "hello", &repo.head());
+    let repo = created_and_built(&emulator, "hello");
     let (status, _) = emulator.call(
         "POST",
         "/v1/algorithms/demo/hello/versions",
@@ -523,15 +522,7 @@ fn a_build_running_at_a_kill_finishes_after_the_restart() {
 #[test]
 fn publishing_follows_the_version_rules() {
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
-    let repo = Repo::python("hello");
-    assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
-    wait_for_build(&emulator, "hello", &repo.head());
+    let repo = created_and_built(&emulator, "hello");
     // A declared version that the bump does not give is refused, naming both.
     let (status, body) = emulator.call(
         "POST",

@@ -41,7 +41,7 @@ impl Test {
     }
 
     pub fn run(&self) -> Output {
-        let output = Command::new(BIN)
+        Command::new(BIN)
             .args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
@@ -51,7 +51,13 @@ impl Test {
             .envs(self.env.iter().cloned())
             .stdin(Stdio::null())
             .output()
-            .expect("run algodeploy");
+            .expect("run algodeploy")
+            .into()
+    }
+}
+
+impl From<std::process::Output> for Output {
+    fn from(output: std::process::Output) -> Output {
         Output {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -436,25 +442,34 @@ impl Deploy {
     }
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let output = Command::new(BIN)
+        self.command(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run algodeploy")
+            .into()
+    }
+
+    /// algodeploy in the repository, with the emulator's address and key, for tests that
+    /// need the process itself (signals, concurrency).
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_in(self.repo.dir.path(), args)
+    }
+
+    pub fn command_in(&self, dir: &std::path::Path, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
             .args(args)
-            .current_dir(self.repo.dir.path())
+            .current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap())
             .env("HOME", self.home.path())
             .env("NO_COLOR", "1")
             .env("ALGORITHMIA_API", &self.emulator.url)
+            .env("ALGORITHMIA_API_KEY", KEY)
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run algodeploy");
-        Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        command
     }
 
     /// Edit the manifest with a text replacement (which must match).

@@ -196,13 +196,8 @@ fn a_kill_at_each_step_then_a_rerun_converges() {
 #[test]
 fn sigint_stops_after_the_request_in_flight_and_a_rerun_finishes() {
     let d = Deploy::new(&["--build-seconds", "3"]);
-    let child = std::process::Command::new(crate::harness::BIN)
-        .args(["apply", "--yes", "--push"])
-        .current_dir(d.repo.dir.path())
-        .env("ALGORITHMIA_API", &d.emulator.url)
-        .env("ALGORITHMIA_API_KEY", KEY)
-        .env("NO_COLOR", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    let child = d
+        .command(&["apply", "--yes", "--push"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -279,17 +274,8 @@ fn two_applies_on_different_machines_publish_once() {
         .unwrap();
     assert!(clone.status.success());
     let run = |dir: std::path::PathBuf| {
-        let url = d.emulator.url.clone();
-        std::thread::spawn(move || {
-            std::process::Command::new(crate::harness::BIN)
-                .args(["apply", "--yes", "--push"])
-                .current_dir(dir)
-                .env("ALGORITHMIA_API", url)
-                .env("ALGORITHMIA_API_KEY", KEY)
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .output()
-                .unwrap()
-        })
+        let mut command = d.command_in(&dir, &["apply", "--yes", "--push"]);
+        std::thread::spawn(move || command.output().unwrap())
     };
     let a = run(d.repo.dir.path().to_path_buf());
     let b = run(other.path().join("c"));
