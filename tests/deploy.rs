@@ -454,3 +454,69 @@ fn the_config_profile_supplies_key_and_address() {
         out.stderr
     );
 }
+
+#[test]
+fn a_repository_without_commits_or_mid_merge_is_refused() {
+    let d = Deploy::new(&[]);
+    // No commits: a fresh `git init` beside the manifest.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        d.repo.dir.path().join("algorithm.yaml"),
+        fresh.path().join("algorithm.yaml"),
+    )
+    .unwrap();
+    let init = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(fresh.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let out = d.run(&[
+        "plan",
+        fresh.path().join("algorithm.yaml").to_str().unwrap(),
+    ]);
+    out.code(4);
+    assert!(out.stderr.contains("has no commits yet"), "{}", out.stderr);
+    // Not a repository at all.
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        d.repo.dir.path().join("algorithm.yaml"),
+        bare.path().join("algorithm.yaml"),
+    )
+    .unwrap();
+    let out = d.run(&["plan", bare.path().join("algorithm.yaml").to_str().unwrap()]);
+    out.code(4);
+    assert!(
+        out.stderr.contains("is not inside a git repository"),
+        "{}",
+        out.stderr
+    );
+    // A merge in progress.
+    d.repo.git(&["checkout", "-q", "-b", "side"]);
+    d.repo.write("requirements.txt", "side\n");
+    d.repo.commit("side");
+    d.repo.git(&["checkout", "-q", "main"]);
+    d.repo.write("requirements.txt", "main\n");
+    d.repo.commit("main");
+    let merge = d.repo.try_git(&[
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.com",
+        "merge",
+        "-q",
+        "side",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&merge.stdout).contains("CONFLICT"),
+        "the merge should conflict: {merge:?}"
+    );
+    let out = d.run(&["plan", "--allow-dirty"]);
+    out.code(4);
+    assert!(
+        out.stderr.contains("a merge is in progress"),
+        "{}",
+        out.stderr
+    );
+    assert!(d.emulator.requests("/v1").is_empty());
+}
