@@ -88,6 +88,8 @@ pub struct Context<'a> {
     pub push: bool,
     pub build_timeout: Duration,
     pub reporter: &'a Reporter,
+    /// The last-applied record before this run, if any.
+    pub previous: Option<&'a Record>,
 }
 
 /// The create body: name, details and settings from the manifest.
@@ -235,6 +237,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 .map_err(|e| api_error(algorithm, e))?;
                 ctx.reporter
                     .line(&format!("{algorithm}: created (id {})", created.id));
+                save_progress(ctx, plan, &created.id)?;
                 algorithm_id = Some(created.id);
                 crash_point("create");
             }
@@ -285,6 +288,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 )
                 .await
                 .map_err(|e| api_error(algorithm, e))?;
+                save_progress(ctx, plan, &updated.id)?;
                 algorithm_id = Some(updated.id);
                 crash_point("update");
             }
@@ -411,24 +415,47 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
             .map(|a| a.id)
             .unwrap_or_default(),
     };
-    let (version, commit) = match version {
-        Some((v, c)) => (Some(v), Some(c)),
-        None => (
-            Some(m.version_info.semantic_version.clone()),
-            Some(plan.git.head.clone()),
-        ),
+    Ok(record(ctx, plan, algorithm_id, version))
+}
+
+/// The last-applied record after this apply: the manifest's fields, and the version with the
+/// commit it was published from (this run's publish, or what the previous record said about
+/// the same version).
+fn record(
+    ctx: &Context<'_>,
+    plan: &AlgorithmPlan,
+    algorithm_id: String,
+    published: Option<(String, String)>,
+) -> Record {
+    let declared = &ctx.loaded.manifest.version_info.semantic_version;
+    let (version, commit) = match (published, &plan.published_from) {
+        (Some((v, c)), _) => (Some(v), Some(c)),
+        (None, Some(commit)) => (Some(declared.clone()), Some(commit.clone())),
+        (None, None) => ctx
+            .previous
+            .map_or((None, None), |p| (p.version.clone(), p.commit.clone())),
     };
-    Ok(Record {
+    Record {
         format_version: state::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        algorithm: algorithm.to_string(),
+        algorithm: plan.algorithm.clone(),
         algorithm_id,
         manifest_digest: plan.manifest_digest.clone(),
         fields: desired_fields(ctx.loaded),
         version,
         commit,
         applied_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-    })
+    }
+}
+
+/// After a create or update the fields are applied even if a later step fails or the run is
+/// interrupted: record them now, so that drift is measured from what the server was given.
+fn save_progress(ctx: &Context<'_>, plan: &AlgorithmPlan, algorithm_id: &str) -> Result<(), Error> {
+    state::save(
+        &ctx.loaded.path,
+        &record(ctx, plan, algorithm_id.to_string(), None),
+    )
+    .map_err(|source| Error::State { source })
 }
 
 /// Wait for the build of `commit` to finish; it must succeed and be the newest success.

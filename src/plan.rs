@@ -158,6 +158,8 @@ pub struct AlgorithmPlan {
     pub manifest: String,
     /// The declared `version_info.semantic_version`.
     pub version: String,
+    /// The commit the declared version is already published from, if it is.
+    pub published_from: Option<String>,
     pub steps: Vec<Step>,
     /// Fields changed on the server since the last apply (reported apart from `steps`).
     pub drift: Vec<Change>,
@@ -585,6 +587,7 @@ pub fn plan(
         algorithm,
         manifest: crate::diagnostic::display_path(&loaded.path),
         version: declared_text.clone(),
+        published_from: already.map(|p| p.git_hash.clone()),
         steps,
         drift: drift_list,
         notes,

@@ -378,6 +378,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             push: args.push,
             build_timeout: args.build_timeout,
             reporter: &reporter,
+            previous: p.record.as_ref(),
         };
         let record = session.block(apply::apply(&ctx, algorithm_plan))??;
         state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
