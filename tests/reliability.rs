@@ -223,6 +223,12 @@ fn sigint_stops_after_the_request_in_flight_and_a_rerun_finishes() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("run again to finish"), "{stderr}");
     assert!(published(&d).is_empty(), "it published after the interrupt");
+    // What was applied before the interrupt (the create) is recorded.
+    assert!(
+        d.repo.dir.path().join(".algodeploy/state.json").exists(),
+        "no record of the create"
+    );
+    assert_eq!(record_version(&d), None);
     d.run(&["apply", "--yes", "--push"]).code(0);
     assert_eq!(published(&d).len(), 1);
 }

@@ -221,6 +221,9 @@ impl State {
 
 pub type Body = Full<Bytes>;
 
+/// How many requests `/_emulator/requests` remembers.
+const MAX_LOGGED_REQUESTS: usize = 100_000;
+
 /// A marker a handler returns to have the connection closed without an answer (fault
 /// injection: "commit, then drop").
 #[derive(Debug)]
@@ -559,12 +562,15 @@ fn record(
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
     tracing::debug!(method = %entry.method, path = %entry.path, status, "request");
-    state
+    let mut control = state
         .control
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .requests
-        .push(entry);
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A long-running emulator keeps the newest entries only.
+    if control.requests.len() >= MAX_LOGGED_REQUESTS {
+        control.requests.drain(..MAX_LOGGED_REQUESTS / 10);
+    }
+    control.requests.push(entry);
 }
 
 /// `/v1` with `--latency`, `--fail-rate` and scripted faults around the API itself.
