@@ -176,6 +176,10 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// `json`: print nothing until the end, then `{format_version, plan, applied}` on stdout,
+    /// `applied` being the last-applied record of each algorithm
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
     /// Push HEAD to the algorithm's `master` when it is not there yet
     #[arg(long)]
     pub push: bool,

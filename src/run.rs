@@ -349,7 +349,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
                 args.options.parallelism,
             ))?;
             check_fresh(&saved, &prepared, lives)?;
-            out(&saved.render_text())?;
+            if args.format == PlanFormat::Text {
+                out(&saved.render_text())?;
+            }
             (prepared, saved, config, key, client, locks)
         }
         None => {
@@ -359,7 +361,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let prepared = prepare(loaded, &args.options)?;
             let plan =
                 session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
-            out(&plan.render_text())?;
+            if args.format == PlanFormat::Text {
+                out(&plan.render_text())?;
+            }
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
@@ -368,7 +372,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
     };
     drop(config);
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
-    let mut done = plan::Summary::default();
+    let mut records = Vec::new();
     for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {
         let ctx = apply::Context {
             client: &client,
@@ -382,20 +386,20 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
         };
         let record = session.block(apply::apply(&ctx, algorithm_plan))??;
         state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
-        for step in &algorithm_plan.steps {
-            match step.action() {
-                plan::Action::Create => done.create += 1,
-                plan::Action::Update => done.update += 1,
-                plan::Action::Push => done.push += 1,
-                plan::Action::Publish => done.publish += 1,
-            }
-        }
+        records.push(record);
     }
-    if plan.has_changes() {
-        eprintln!(
+    // Every step ran (any failure returned above), so the plan's counts are what was done.
+    let s = &plan.summary;
+    match args.format {
+        PlanFormat::Json => {
+            let result = serde_json::json!({"format_version": plan::FORMAT_VERSION, "plan": plan, "applied": records});
+            out(&(serde_json::to_string_pretty(&result).expect("a result serializes") + "\n"))?;
+        }
+        PlanFormat::Text if plan.has_changes() => eprintln!(
             "Apply complete: {} created, {} updated, {} pushed, {} published.",
-            done.create, done.update, done.push, done.publish
-        );
+            s.create, s.update, s.push, s.publish
+        ),
+        PlanFormat::Text => {}
     }
     Ok(Outcome::Done)
 }

@@ -520,3 +520,21 @@ fn a_repository_without_commits_or_mid_merge_is_refused() {
     );
     assert!(d.emulator.requests("/v1").is_empty());
 }
+
+#[test]
+fn apply_can_report_in_json_for_pipelines() {
+    let d = Deploy::new(&[]);
+    let out = d.run(&["apply", "--yes", "--push", "--format", "json"]);
+    out.code(0);
+    let result: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("one JSON document on stdout");
+    assert_eq!(result["format_version"], 1);
+    assert_eq!(result["plan"]["summary"]["publish"], 1);
+    assert_eq!(result["applied"][0]["algorithm"], "demo/hello_world");
+    assert_eq!(result["applied"][0]["version"], "1.0.0");
+    assert_eq!(
+        result["applied"][0]["commit"].as_str(),
+        Some(d.repo.head().as_str())
+    );
+    assert!(!out.stdout.contains(KEY));
+}
