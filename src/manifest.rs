@@ -212,10 +212,7 @@ pub struct Loaded {
 
 /// The JSON Schema (2020-12) of `algorithm.yaml`.
 pub fn schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(Manifest))
-        .expect("a generated schema serializes");
-    schema["$id"] = "https://algodeploy.dev/schema/algorithm.json".into();
-    schema
+    serde_json::to_value(schemars::schema_for!(Manifest)).expect("a generated schema serializes")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ fn reject_tags(text: &str) -> Result<(), SyntaxError> {
             | Event::MappingStart(_, _, tag) => tag.as_ref(),
             _ => None,
         };
-        if let Some(tag) = tag {
+        if tag.is_some() {
             let marker = span.tag_start.unwrap_or(span.start);
             let start = marker.byte_offset().unwrap_or(0);
             let end = text[start..]
@@ -166,9 +166,9 @@ fn reject_tags(text: &str) -> Result<(), SyntaxError> {
                     start,
                     end,
                 },
-                help: Some(format!(
-                    "remove the tag; a manifest holds plain text values (tag `{tag:?}` was resolved)"
-                )),
+                help: Some(
+                    "remove the tag; a manifest holds plain values, and `!include`-style references are never followed".into(),
+                ),
                 code: "yaml-tag",
             });
         }

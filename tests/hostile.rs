@@ -94,3 +94,30 @@ fn syntax_errors_in_text_format_show_the_source_line() {
     out.code(3);
     insta::assert_snapshot!(out.snapshot());
 }
+
+/// The classes the hostile cases raise, as a person sees them (text format).
+#[test]
+fn file_level_classes_render_with_their_help() {
+    let cases: [(&str, &[u8]); 5] = [
+        ("yaml-tag", b"owner: demo\nname: !include /etc/passwd\n"),
+        ("encoding", b"owner: demo\nname: caf\xe9\n"),
+        ("empty", b"# only a comment\n"),
+        ("yaml-limit", b"owner: demo\n---\nowner: other\n"),
+        ("summary-file", b"owner: demo\nname: hello\ndetails:\n  label: Hello\n  summary_file: ../../etc/passwd\nsettings:\n  license: mit\n  source_visibility: open\n  network_access: isolated\n  pipeline_enabled: false\n  package_set: python38\nversion_info:\n  semantic_version: 1.0.0\n"),
+    ];
+    let mut all = String::new();
+    for (class, bytes) in cases {
+        let out = Test::new()
+            .file("algorithm.yaml", bytes)
+            .args(&["validate"])
+            .run();
+        out.code(3);
+        assert!(
+            out.stderr.contains(&format!("error[{class}]")),
+            "{class}: {}",
+            out.stderr
+        );
+        all.push_str(&out.stderr);
+    }
+    crate::harness::filters().bind(|| insta::assert_snapshot!(all));
+}
