@@ -135,6 +135,37 @@ fn html_pages_and_malformed_json_are_clear_errors() {
 }
 
 #[test]
+fn answers_missing_fields_or_too_large_are_clear_errors() {
+    let d = Deploy::new(&[]);
+    d.run(&["apply", "--yes", "--push"]).code(0);
+    d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "body": "empty-object"})));
+    let out = d.run(&["plan"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("the algorithm has no `id`"),
+        "{}",
+        out.stderr
+    );
+    d.emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "body": "huge"})),
+    );
+    let out = d.run(&["plan"]);
+    out.code(1);
+    assert!(
+        out.stderr.contains("the body is larger than 8 MiB"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.len() < 2000,
+        "the huge body was echoed: {} bytes",
+        out.stderr.len()
+    );
+}
+
+#[test]
 fn redirects_are_not_followed() {
     let d = Deploy::new(&[]);
     d.emulator.admin(

@@ -59,6 +59,10 @@ fn one() -> u32 {
 pub enum FaultBody {
     MalformedJson,
     Html,
+    /// `{}`: valid JSON without any of the fields the spec promises.
+    EmptyObject,
+    /// A valid JSON string of 9 MiB.
+    Huge,
 }
 
 impl Fault {
@@ -79,6 +83,21 @@ impl Fault {
                 "application/json",
                 "{\"error\": {\"code\": 5001, \"message\": \"trunc",
             )),
+            (Some(FaultBody::EmptyObject), status) => Some(raw(
+                status.unwrap_or(StatusCode::OK),
+                "application/json",
+                "{}",
+            )),
+            (Some(FaultBody::Huge), status) => Some(
+                Response::builder()
+                    .status(status.unwrap_or(StatusCode::OK))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(format!(
+                        "\"{}\"",
+                        "x".repeat(9 * 1024 * 1024)
+                    ))))
+                    .expect("a valid response"),
+            ),
             (Some(FaultBody::Html), status) => Some(raw(
                 status.unwrap_or(StatusCode::BAD_GATEWAY),
                 "text/html",
