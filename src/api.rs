@@ -19,11 +19,16 @@ use crate::config::{ApiKey, Config};
 /// Bodies larger than this are refused (a management answer is a few KiB; logs are capped).
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
+/// A sink for one-line progress messages meant for people.
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     api: String,
     key: ApiKey,
+    /// Where retries are reported for people (the caller's reporter); `None`: developer logs only.
+    notify: Option<Notify>,
 }
 
 /// The live algorithm, as far as a plan compares it.
@@ -365,7 +370,15 @@ impl Client {
             http,
             api: config.api.clone(),
             key,
+            notify: None,
         }
+    }
+
+    /// Report retries through `notify` (one line each) rather than only to developer logs.
+    #[must_use]
+    pub fn with_notify(mut self, notify: impl Fn(&str) + Send + Sync + 'static) -> Client {
+        self.notify = Some(std::sync::Arc::new(notify));
+        self
     }
 
     /// The header value, marked sensitive so that no Debug output or log shows it.
@@ -462,7 +475,13 @@ impl Client {
                 (Some(wait), Some(_)) => Some(wait.max(Duration::from_millis(100))),
                 _ => backoff,
             })
-            .notify(|e, wait| tracing::warn!("retrying in {:.1}s: {e}", wait.as_secs_f64()))
+            .notify(|e, wait| {
+                let line = format!("retrying in {:.1}s: {e}", wait.as_secs_f64());
+                tracing::debug!("{line}");
+                if let Some(notify) = &self.notify {
+                    notify(&line);
+                }
+            })
             .await
     }
 

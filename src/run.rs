@@ -111,6 +111,32 @@ fn out(text: &str) -> Result<(), Error> {
         .map_err(|source| Error::Output { source })
 }
 
+/// Colour a plan's text by action, only when colour is on and stdout is a terminal.
+fn paint(text: &str, color: bool) -> String {
+    use anstyle::{AnsiColor, Style};
+    if !color || !std::io::stdout().is_terminal() {
+        return text.to_string();
+    }
+    let style_of = |line: &str| {
+        let trimmed = line.trim_start();
+        let color = match trimmed.split_once(' ').map(|(head, _)| head) {
+            Some("+") => AnsiColor::Green,
+            Some("~") | Some("drift:") => AnsiColor::Yellow,
+            Some(">") => AnsiColor::Cyan,
+            Some("^") => AnsiColor::Magenta,
+            Some("-") => AnsiColor::Red,
+            _ => return None,
+        };
+        Some(Style::new().fg_color(Some(color.into())))
+    };
+    text.lines()
+        .map(|line| match style_of(line) {
+            Some(style) => format!("{style}{line}{style:#}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
 /// Load every manifest; report all problems (stderr) and stop before anything is sent.
 fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
     let mut loaded = Vec::new();
@@ -150,7 +176,7 @@ fn connect(args: &ApiArgs) -> Result<(Config, ApiKey, Client), Error> {
     let key = config.key.clone().ok_or_else(|| Error::NoKey {
         api: config.api.clone(),
     })?;
-    let client = Client::new(&config, key.clone());
+    let client = Client::new(&config, key.clone()).with_notify(|line| eprintln!("{line}"));
     Ok((config, key, client))
 }
 
@@ -280,7 +306,7 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     let session = Session::new(args.api.timeout);
     let plan = session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
     match args.format {
-        PlanFormat::Text => out(&plan.render_text())?,
+        PlanFormat::Text => out(&paint(&plan.render_text(), color))?,
         PlanFormat::Json => {
             out(&(serde_json::to_string_pretty(&plan).expect("a plan serializes") + "\n"))?
         }
@@ -350,7 +376,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             ))?;
             check_fresh(&saved, &prepared, lives)?;
             if args.format == PlanFormat::Text {
-                out(&saved.render_text())?;
+                out(&paint(&saved.render_text(), color))?;
             }
             (prepared, saved, config, key, client, locks)
         }
@@ -362,7 +388,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let plan =
                 session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
             if args.format == PlanFormat::Text {
-                out(&plan.render_text())?;
+                out(&paint(&plan.render_text(), color))?;
             }
             if plan.has_changes() {
                 confirm(args.yes)?;
