@@ -104,7 +104,24 @@ fn html_pages_and_malformed_json_are_clear_errors() {
     let d = Deploy::new(&[]);
     // A proxy's HTML page twice: retried, then the real answer.
     d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "body": "html", "times": 2})));
-    d.run(&["plan"]).code(0);
+    let out = d.run(&["plan"]);
+    out.code(0);
+    let retries: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("retrying in "))
+        .collect();
+    assert_eq!(
+        retries.len(),
+        2,
+        "each retry is reported once:\n{}",
+        out.stderr
+    );
+    assert!(
+        retries[0].contains("failed with 502: not JSON: `<html>"),
+        "{}",
+        retries[0]
+    );
     // A 200 whose body is not JSON is not retried: a located, sanitised error.
     d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "body": "malformed-json", "status": 200})));
     let out = d.run(&["plan"]);
