@@ -170,12 +170,7 @@ fn without_push_apply_stops_with_the_push_command() {
     );
     d.repo.git(&["push", "-q", &url, "HEAD:master"]);
     d.run(&["apply", "--yes"]).code(0);
-    let creates = d
-        .emulator
-        .requests("/v1/algorithms/demo")
-        .into_iter()
-        .filter(|(m, p, _)| m == "POST" && p == "/v1/algorithms/demo")
-        .count();
+    let creates = d.emulator.count("POST", "/v1/algorithms/demo");
     assert_eq!(creates, 1, "created once");
 }
 

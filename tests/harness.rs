@@ -270,6 +270,14 @@ impl Emulator {
         )
     }
 
+    /// How many `method` requests the emulator logged for exactly `path`.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.requests(path)
+            .into_iter()
+            .filter(|(m, p, _)| m == method && p == path)
+            .count()
+    }
+
     /// The request log's (method, path, status) rows for paths under `prefix`.
     pub fn requests(&self, prefix: &str) -> Vec<(String, String, u16)> {
         let (_, log) = self.admin("GET", "/_emulator/requests", None);

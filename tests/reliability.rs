@@ -72,10 +72,7 @@ fn a_dropped_connection_after_the_publish_commits_gives_one_version() {
     assert_eq!(published(&d), vec![("1.0.0".to_string(), d.repo.head())]);
     let publishes = d
         .emulator
-        .requests("/v1/algorithms/demo/hello_world/versions")
-        .into_iter()
-        .filter(|(m, _, _)| m == "POST")
-        .count();
+        .count("POST", "/v1/algorithms/demo/hello_world/versions");
     assert_eq!(publishes, 1, "the publish was resent blindly");
     assert_eq!(record_version(&d).as_deref(), Some("1.0.0"));
 }
@@ -90,12 +87,7 @@ fn a_dropped_connection_after_the_create_commits_gives_one_algorithm() {
     );
     d.run(&["apply", "--yes", "--push"]).code(0);
     assert_eq!(algorithms(&d), 1);
-    let creates = d
-        .emulator
-        .requests("/v1/algorithms/demo")
-        .into_iter()
-        .filter(|(m, p, _)| m == "POST" && p == "/v1/algorithms/demo")
-        .count();
+    let creates = d.emulator.count("POST", "/v1/algorithms/demo");
     assert_eq!(creates, 1);
 }
 
@@ -142,12 +134,7 @@ fn html_pages_and_malformed_json_are_clear_errors() {
     d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "status": 400, "times": 5})));
     d.emulator.admin("DELETE", "/_emulator/requests", None);
     d.run(&["plan"]).code(1);
-    let gets = d
-        .emulator
-        .requests("/v1/algorithms/demo/hello_world")
-        .into_iter()
-        .filter(|(m, p, _)| m == "GET" && p == "/v1/algorithms/demo/hello_world")
-        .count();
+    let gets = d.emulator.count("GET", "/v1/algorithms/demo/hello_world");
     assert_eq!(gets, 1, "a 400 was retried");
 }
 
