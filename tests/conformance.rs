@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::harness::{Emulator, KEY, OTHER_KEY, Repo, create_body, repo_root};
+use crate::harness::{Emulator, KEY, OTHER_KEY, Repo, repo_root};
 
 fn venv(name: &str) -> PathBuf {
     let root = std::env::var_os("ALGODEPLOY_VENVS")
@@ -55,12 +55,7 @@ fn official_generated_client_1_5_5_deserializes_every_answer() {
 #[test]
 fn schemathesis_finds_no_schema_violations() {
     let emulator = Emulator::start(&[]);
-    let (_, created) = emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    let (_, created) = emulator.create("hello");
     let repo = Repo::python("hello");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     let (status, compiled) =

@@ -29,12 +29,7 @@ fn wait_for_build(emulator: &Emulator, name: &str, commit: &str) -> serde_json::
 
 /// Create `name`, push a buildable commit with the stock git client and wait for its build.
 fn created_and_built(emulator: &Emulator, name: &str) -> Repo {
-    let (status, body) = emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body(name)),
-    );
+    let (status, body) = emulator.create(name);
     assert_eq!(status, 201, "{body}");
     let repo = Repo::python(name);
     assert!(repo.push(emulator, "demo", KEY, name).status.success());
@@ -45,12 +40,7 @@ fn created_and_built(emulator: &Emulator, name: &str) -> Repo {
 #[test]
 fn create_push_build_publish_end_to_end() {
     let emulator = Emulator::start(&[]);
-    let (status, created) = emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    let (status, created) = emulator.create("hello");
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["resource_type"], "algorithm");
     assert_eq!(created["settings"]["algorithm_callability"], "private");
@@ -151,12 +141,7 @@ fn create_push_build_publish_end_to_end() {
 #[test]
 fn a_build_without_the_entry_point_fails_with_a_log_naming_it() {
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let repo = Repo::python("other_name");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     let build = wait_for_build(&emulator, "hello", &repo.head());
@@ -194,12 +179,7 @@ fn a_build_without_the_entry_point_fails_with_a_log_naming_it() {
 #[test]
 fn build_logs_are_404_while_the_build_runs() {
     let emulator = Emulator::start(&["--build-seconds", "5"]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let repo = Repo::python("hello");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     let (_, builds) = emulator.call("GET", "/v1/algorithms/demo/hello/builds", Some(KEY), None);
@@ -246,17 +226,7 @@ fn keys_are_checked_for_owner_and_permission() {
         Some(create_body("hello")),
     );
     assert_eq!((status, body["error"]["code"].as_u64()), (403, Some(2001)));
-    assert_eq!(
-        emulator
-            .call(
-                "POST",
-                "/v1/algorithms/demo",
-                Some(KEY),
-                Some(create_body("hello"))
-            )
-            .0,
-        201
-    );
+    assert_eq!(emulator.create("hello").0, 201);
     assert_eq!(
         emulator
             .call("GET", "/v1/algorithms/demo/hello", Some(OTHER_KEY), None)
@@ -317,12 +287,7 @@ fn keys_are_checked_for_owner_and_permission() {
 #[test]
 fn the_key_never_appears_in_the_request_log_or_emulator_output() {
     let mut emulator = Emulator::start(&["-vvv"]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let repo = Repo::python("hello");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     emulator.call(
@@ -475,12 +440,7 @@ fn state_survives_a_restart_and_a_sigkill() {
     let mut created = Vec::new();
     for i in 0..5 {
         let name = format!("algo{i}");
-        let (status, _) = emulator.call(
-            "POST",
-            "/v1/algorithms/demo",
-            Some(KEY),
-            Some(create_body(&name)),
-        );
+        let (status, _) = emulator.create(&name);
         assert_eq!(status, 201);
         created.push(name);
     }
@@ -505,12 +465,7 @@ fn state_survives_a_restart_and_a_sigkill() {
 #[test]
 fn a_build_running_at_a_kill_finishes_after_the_restart() {
     let mut emulator = Emulator::start(&["--build-seconds", "1"]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let repo = Repo::python("hello");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     emulator.kill();
@@ -556,12 +511,7 @@ fn publishing_follows_the_version_rules() {
 #[test]
 fn compile_builds_master_synchronously() {
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let (status, body) =
         emulator.call("POST", "/v1/algorithms/demo/hello/compile", Some(KEY), None);
     assert_eq!(
@@ -590,12 +540,7 @@ fn compile_builds_master_synchronously() {
 #[test]
 fn builds_are_paged_newest_first() {
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     let repo = Repo::python("hello");
     let mut commits = Vec::new();
     for i in 0..3 {
@@ -668,18 +613,8 @@ fn errors_have_the_spec_shape_everywhere() {
         ),
         (404, Some(1001), Some("No such algorithm"))
     );
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
-    let (status, body) = emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
+    let (status, body) = emulator.create("hello");
     assert_eq!((status, body["error"]["code"].as_u64()), (400, Some(1002)));
     let (status, body) = emulator.call("POST", "/v1/algorithms/demo", Some(KEY), Some(json!({"name": "x", "details": {"label": "X"}, "settings": {"license": "mit", "source_visibility": "closed", "network_access": "full", "pipeline_enabled": true, "package_set": "python38"}})));
     assert_eq!(
@@ -702,12 +637,7 @@ fn errors_have_the_spec_shape_everywhere() {
 #[test]
 fn algorithms_are_reachable_by_id_and_listed_per_owner() {
     let emulator = Emulator::start(&[]);
-    let (_, created) = emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    let (_, created) = emulator.create("hello");
     let id = created["id"].as_str().unwrap();
     let (status, by_id) = emulator.call("GET", &format!("/v1/algorithms/{id}"), Some(KEY), None);
     assert_eq!(status, 200);
@@ -766,17 +696,7 @@ fn scripted_faults_answer_instead_of_the_api() {
             .0,
         404
     );
-    assert_eq!(
-        emulator
-            .call(
-                "POST",
-                "/v1/algorithms/demo",
-                Some(KEY),
-                Some(create_body("hello"))
-            )
-            .0,
-        201
-    );
+    assert_eq!(emulator.create("hello").0, 201);
 
     emulator.admin(
         "POST",
@@ -838,12 +758,7 @@ fn fail_rate_and_failed_builds_can_be_injected() {
     drop(emulator);
 
     let emulator = Emulator::start(&[]);
-    emulator.call(
-        "POST",
-        "/v1/algorithms/demo",
-        Some(KEY),
-        Some(create_body("hello")),
-    );
+    emulator.create("hello");
     assert_eq!(
         emulator
             .admin(

@@ -270,6 +270,16 @@ impl Emulator {
         )
     }
 
+    /// Create a Python algorithm `name` for owner `demo` with demo's key.
+    pub fn create(&self, name: &str) -> (u16, serde_json::Value) {
+        self.call(
+            "POST",
+            "/v1/algorithms/demo",
+            Some(KEY),
+            Some(create_body(name)),
+        )
+    }
+
     /// How many `method` requests the emulator logged for exactly `path`.
     pub fn count(&self, method: &str, path: &str) -> usize {
         self.requests(path)
