@@ -6,11 +6,7 @@ use crate::harness::Test;
 fn usage_errors_exit_64() {
     let out = Test::new().args(&["validate", "--format", "yaml"]).run();
     out.code(64);
-    assert!(
-        out.stderr.contains("invalid value 'yaml'"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("invalid value 'yaml'");
     Test::new().args(&["frobnicate"]).run().code(64);
     Test::new().args(&[]).run().code(64);
 }

@@ -74,7 +74,7 @@ fn first_deploy_from_nothing_then_a_second_run_changes_nothing() {
     );
     let apply = d.run(&["apply"]);
     apply.code(0);
-    assert!(apply.stdout.contains("No changes"), "{}", apply.stdout);
+    apply.stdout_has("No changes");
     assert!(
         d.writes().is_empty(),
         "a converged apply wrote: {:?}",
@@ -136,7 +136,7 @@ fn a_version_bump_pushes_and_publishes() {
         "{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains("> push"), "{}", plan.stdout);
+    plan.stdout_has("> push");
     d.run(&["apply", "--yes", "--push"]).code(0);
     let (_, version) = d.emulator.call(
         "GET",
@@ -152,16 +152,8 @@ fn without_push_apply_stops_with_the_push_command() {
     let d = Deploy::new(&[]);
     let out = d.run(&["apply", "--yes"]);
     out.code(4);
-    assert!(
-        out.stderr.contains("is not on the algorithm's `master`"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("git push http://127.0.0.1:"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("is not on the algorithm's `master`");
+    out.stderr_has("git push http://127.0.0.1:");
     assert!(!out.stderr.contains(KEY));
     // It created the algorithm; after a manual push the same command finishes the job.
     let url = format!(
@@ -183,11 +175,7 @@ fn a_failed_build_exits_4_with_its_log() {
     d.repo.commit("broken");
     let out = d.run(&["apply", "--yes", "--push"]);
     out.code(4);
-    assert!(
-        out.stderr.contains("error: missing src/hello_world.py"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("error: missing src/hello_world.py");
     filters().bind(|| insta::assert_snapshot!(out.snapshot()));
     let (_, versions) = d.emulator.call(
         "GET",
@@ -238,12 +226,8 @@ fn a_stale_plan_is_refused_naming_what_moved() {
     d.clear_log();
     let out = d.run(&["apply", "--plan", "../plan.json"]);
     out.code(4);
-    assert!(out.stderr.contains("HEAD moved from"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("the live algorithm changed"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("HEAD moved from");
+    out.stderr_has("the live algorithm changed");
     assert!(
         d.writes().is_empty(),
         "a stale plan wrote: {:?}",
@@ -273,7 +257,7 @@ fn version_conflicts_exit_4_listing_valid_versions() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("2.0.0, 1.1.0, 1.0.1"), "{}", out.stderr);
+    out.stderr_has("2.0.0, 1.1.0, 1.0.1");
     // Changing callability on a minor bump.
     d.edit("semantic_version: 3.0.0", "semantic_version: 1.1.0");
     d.edit(
@@ -283,11 +267,7 @@ fn version_conflicts_exit_4_listing_valid_versions() {
     d.repo.commit("private");
     let out = d.run(&["plan"]);
     out.code(4);
-    assert!(
-        out.stderr.contains("needs a major version"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("needs a major version");
     // The same version from a new commit: a note, or exit 4 with --strict-version.
     d.edit("semantic_version: 1.1.0", "semantic_version: 1.0.0");
     d.edit(
@@ -297,11 +277,7 @@ fn version_conflicts_exit_4_listing_valid_versions() {
     d.repo.commit("back");
     let out = d.run(&["plan", "--detailed-exitcode"]);
     out.code(0);
-    assert!(
-        out.stdout.contains("bump semantic_version to publish it"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_has("bump semantic_version to publish it");
     d.run(&["plan", "--strict-version"]).code(4);
 }
 
@@ -312,11 +288,7 @@ fn drift_made_through_the_api_is_shown_as_drift() {
     let out = d.run(&["plan", "--detailed-exitcode"]);
     out.code(2);
     filters().bind(|| insta::assert_snapshot!(out.snapshot()));
-    assert!(
-        out.stdout.contains("drift: changed outside algodeploy"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_has("drift: changed outside algodeploy");
     d.run(&["apply", "--yes"]).code(0);
     d.run(&["plan", "--detailed-exitcode"]).code(0);
 }
@@ -333,11 +305,7 @@ fn import_round_trips() {
     plan.code(0);
     let missing = d.run(&["import", "demo/nothing_here"]);
     missing.code(1);
-    assert!(
-        missing.stderr.contains("No such algorithm"),
-        "{}",
-        missing.stderr
-    );
+    missing.stderr_has("No such algorithm");
 }
 
 #[test]
@@ -385,25 +353,21 @@ fn keys_are_required_and_checked_before_anything_changes() {
     let d = Deploy::new(&[]);
     let out = d.run_with(&["plan"], &[("ALGORITHMIA_API_KEY", "")]);
     out.code(5);
-    assert!(out.stderr.contains("no API key"), "{}", out.stderr);
+    out.stderr_has("no API key");
     assert!(d.emulator.requests("/v1").is_empty());
     let out = d.run_with(
         &["plan"],
         &[("ALGORITHMIA_API_KEY", "simWrongKey00000000000000000")],
     );
     out.code(5);
-    assert!(
-        out.stderr.contains("the API key was rejected"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("the API key was rejected");
     assert!(!out.stderr.contains("simWrongKey"), "{}", out.stderr);
     let out = d.run_with(
         &["apply", "--yes", "--push"],
         &[("ALGORITHMIA_API_KEY", crate::harness::READ_KEY)],
     );
     out.code(5);
-    assert!(out.stderr.contains("may not do this"), "{}", out.stderr);
+    out.stderr_has("may not do this");
 }
 
 #[test]
@@ -411,7 +375,7 @@ fn apply_without_a_terminal_needs_yes() {
     let d = Deploy::new(&[]);
     let out = d.run(&["apply", "--push"]);
     out.code(64);
-    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    out.stderr_has("--yes");
     assert!(d.writes().is_empty());
 }
 
@@ -440,14 +404,10 @@ fn the_config_profile_supplies_key_and_address() {
         &[("HOME", home_path), ("ALGORITHMIA_API_KEY", "")],
     );
     out.code(1);
-    assert!(out.stderr.contains("no profile `nope`"), "{}", out.stderr);
+    out.stderr_has("no profile `nope`");
     let out = d.run_with(&["plan", "--api", "http://example.com"], &[]);
     out.code(64);
-    assert!(
-        out.stderr.contains("plain http to a non-loopback host"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("plain http to a non-loopback host");
 }
 
 #[test]
@@ -471,7 +431,7 @@ fn a_repository_without_commits_or_mid_merge_is_refused() {
         fresh.path().join("algorithm.yaml").to_str().unwrap(),
     ]);
     out.code(4);
-    assert!(out.stderr.contains("has no commits yet"), "{}", out.stderr);
+    out.stderr_has("has no commits yet");
     // Not a repository at all.
     let bare = tempfile::tempdir().unwrap();
     std::fs::copy(
@@ -481,11 +441,7 @@ fn a_repository_without_commits_or_mid_merge_is_refused() {
     .unwrap();
     let out = d.run(&["plan", bare.path().join("algorithm.yaml").to_str().unwrap()]);
     out.code(4);
-    assert!(
-        out.stderr.contains("is not inside a git repository"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("is not inside a git repository");
     // A merge in progress.
     d.repo.git(&["checkout", "-q", "-b", "side"]);
     d.repo.write("requirements.txt", "side\n");
@@ -508,11 +464,7 @@ fn a_repository_without_commits_or_mid_merge_is_refused() {
     );
     let out = d.run(&["plan", "--allow-dirty"]);
     out.code(4);
-    assert!(
-        out.stderr.contains("a merge is in progress"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("a merge is in progress");
     assert!(d.emulator.requests("/v1").is_empty());
 }
 

@@ -352,7 +352,7 @@ fn listening_beyond_loopback_needs_allow_remote() {
         .args(&["emulator", "--listen", "0.0.0.0:0"])
         .run();
     out.code(64);
-    assert!(out.stderr.contains("--allow-remote"), "{}", out.stderr);
+    out.stderr_has("--allow-remote");
     Test::new()
         .args(&["emulator", "--key", "demo"])
         .run()

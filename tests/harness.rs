@@ -76,6 +76,26 @@ impl Output {
     }
 
     #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.snapshot()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.snapshot()
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
         assert_eq!(
             self.code,

@@ -64,11 +64,7 @@ fn a_dropped_connection_after_the_publish_commits_gives_one_version() {
     d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "POST", "path": "/v1/algorithms/demo/hello_world/versions", "drop_after_commit": true})));
     let out = d.run(&["apply", "--yes", "--push"]);
     out.code(0);
-    assert!(
-        out.stderr.contains("the server has it; carrying on"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("the server has it; carrying on");
     assert_eq!(published(&d), vec![("1.0.0".to_string(), d.repo.head())]);
     let publishes = d
         .emulator
@@ -145,11 +141,7 @@ fn answers_missing_fields_or_too_large_are_clear_errors() {
     d.emulator.admin("POST", "/_emulator/faults", Some(json!({"method": "GET", "path": "/v1/algorithms/demo/hello_world", "body": "empty-object"})));
     let out = d.run(&["plan"]);
     out.code(1);
-    assert!(
-        out.stderr.contains("the algorithm has no `id`"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("the algorithm has no `id`");
     d.emulator.admin(
         "POST",
         "/_emulator/faults",
@@ -157,11 +149,7 @@ fn answers_missing_fields_or_too_large_are_clear_errors() {
     );
     let out = d.run(&["plan"]);
     out.code(1);
-    assert!(
-        out.stderr.contains("the body is larger than 8 MiB"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("the body is larger than 8 MiB");
     assert!(
         out.stderr.len() < 2000,
         "the huge body was echoed: {} bytes",
@@ -179,7 +167,7 @@ fn redirects_are_not_followed() {
     );
     let out = d.run(&["plan"]);
     out.code(1);
-    assert!(out.stderr.contains("failed with 307"), "{}", out.stderr);
+    out.stderr_has("failed with 307");
 }
 
 #[test]
@@ -429,9 +417,5 @@ fn the_overall_timeout_bounds_a_run() {
     let d = Deploy::new(&["--latency", "3000"]);
     let out = d.run(&["plan", "--timeout", "500ms"]);
     out.code(1);
-    assert!(
-        out.stderr.contains("gave up after --timeout 500ms"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("gave up after --timeout 500ms");
 }

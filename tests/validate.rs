@@ -92,11 +92,7 @@ fn yaml_syntax_error() {
 fn unknown_key_suggests_the_close_one() {
     let out = validate(&edit("  label: Hello", "  label: Hello\n  tagine: Hi"));
     out.code(3);
-    assert!(
-        out.stderr.contains("help: did you mean `tagline`?"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("help: did you mean `tagline`?");
     insta::assert_snapshot!(out.snapshot());
 }
 
@@ -104,18 +100,14 @@ fn unknown_key_suggests_the_close_one() {
 fn unknown_key_in_the_wrong_section_says_where_it_belongs() {
     let out = validate(&edit("owner: demo", "owner: demo\nlicense: mit"));
     out.code(3);
-    assert!(
-        out.stderr.contains("`license` belongs under `settings`"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("`license` belongs under `settings`");
 }
 
 #[test]
 fn duplicate_key_points_at_the_second() {
     let out = validate(&edit("  license: mit", "  license: mit\n  license: apl"));
     out.code(3);
-    assert!(out.stderr.contains("algorithm.yaml:7:3"), "{}", out.stderr);
+    out.stderr_has("algorithm.yaml:7:3");
     insta::assert_snapshot!(out.snapshot());
 }
 
@@ -130,18 +122,14 @@ fn wrong_type() {
 fn yaml_one_one_booleans_are_not_booleans() {
     let out = validate(&edit("pipeline_enabled: false", "pipeline_enabled: no"));
     out.code(3);
-    assert!(
-        out.stderr.contains("write `true` or `false`"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("write `true` or `false`");
 }
 
 #[test]
 fn missing_key_points_at_the_parent_mapping() {
     let out = validate(&edit("  network_access: isolated\n", ""));
     out.code(3);
-    assert!(out.stderr.contains("algorithm.yaml:5:1"), "{}", out.stderr);
+    out.stderr_has("algorithm.yaml:5:1");
     insta::assert_snapshot!(out.snapshot());
 }
 
@@ -164,11 +152,7 @@ fn value_not_allowed_lists_the_allowed_values() {
         "network_access: internet",
     ));
     out.code(3);
-    assert!(
-        out.stderr.contains("allowed: `isolated`, `full`"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("allowed: `isolated`, `full`");
     insta::assert_snapshot!(out.snapshot());
 }
 
@@ -180,7 +164,7 @@ fn closed_source_needs_the_apl_license() {
     ));
     out.code(3);
     // The later of the two keys is blamed: source_visibility (line 7) after license (line 6).
-    assert!(out.stderr.contains("algorithm.yaml:7:22"), "{}", out.stderr);
+    out.stderr_has("algorithm.yaml:7:22");
     insta::assert_snapshot!(out.snapshot());
     validate(
         &edit("source_visibility: open", "source_visibility: closed")
@@ -197,19 +181,11 @@ fn exactly_one_runtime() {
     );
     let out = validate(&two);
     out.code(3);
-    assert!(
-        out.stderr.contains("more than one runtime"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("more than one runtime");
     let none = edit("  package_set: python38\n", "");
     let out = validate(&none);
     out.code(3);
-    assert!(
-        out.stderr.contains("`settings` names no runtime"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("`settings` names no runtime");
     let half = edit("package_set: python38", "language: python3-1");
     let out = validate(&half);
     out.code(3);
@@ -234,11 +210,7 @@ fn exactly_one_runtime() {
         "algorithm_environment: python38",
     ));
     out.code(3);
-    assert!(
-        out.stderr.contains("must be an environment id (a UUID)"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("must be an environment id (a UUID)");
 }
 
 #[test]
@@ -249,7 +221,7 @@ fn names_follow_algorithmia_rules() {
     ] {
         let out = validate(&edit(bad, good));
         out.code(3);
-        assert!(out.stderr.contains("value-not-allowed"), "{}", out.stderr);
+        out.stderr_has("value-not-allowed");
     }
     let long_owner = format!("owner: a{}", "b".repeat(30));
     validate(&edit("owner: demo", &long_owner)).code(3);
@@ -312,7 +284,7 @@ fn api_key_in_the_manifest_is_refused_without_echoing_it() {
         "part of the key was echoed:\n{}",
         out.stderr
     );
-    assert!(out.stderr.contains("algorithm.yaml:4:10"), "{}", out.stderr);
+    out.stderr_has("algorithm.yaml:4:10");
     insta::assert_snapshot!(out.snapshot());
     let json = Test::new()
         .file(
@@ -331,11 +303,7 @@ fn api_key_in_the_manifest_is_refused_without_echoing_it() {
 fn one_line_fields_are_one_line() {
     let out = validate(&edit("label: Hello", "label: \"Hello\\nWorld\""));
     out.code(3);
-    assert!(
-        out.stderr.contains("`details.label` must be a single line"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("`details.label` must be a single line");
     let long = format!("label: {}", "x".repeat(201));
     validate(&edit("label: Hello", &long)).code(3);
 }
@@ -361,12 +329,8 @@ fn summary_and_summary_file_exclude_each_other() {
         .args(&["validate"])
         .run();
     out.code(3);
-    assert!(
-        out.stderr.contains("cannot both be given"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("algorithm.yaml:6:17"), "{}", out.stderr);
+    out.stderr_has("cannot both be given");
+    out.stderr_has("algorithm.yaml:6:17");
 }
 
 #[test]
@@ -386,7 +350,7 @@ fn summary_file_must_exist_inside_the_repository() {
         .args(&["validate"])
         .run();
     out.code(3);
-    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    out.stderr_has("does not exist");
     // Escaping the repository through `..` is refused even though the file exists.
     let escaping = edit(
         "label: Hello",
@@ -399,22 +363,14 @@ fn summary_file_must_exist_inside_the_repository() {
         .args(&["validate", "repo"])
         .run();
     out.code(3);
-    assert!(
-        out.stderr.contains("is outside the repository"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has("is outside the repository");
     let binary = Test::new()
         .file("algorithm.yaml", &manifest)
         .file("docs/README.md", b"\xff\xfe\x00bad")
         .args(&["validate"])
         .run();
     binary.code(3);
-    assert!(
-        binary.stderr.contains("is not valid UTF-8"),
-        "{}",
-        binary.stderr
-    );
+    binary.stderr_has("is not valid UTF-8");
 }
 
 #[test]
