@@ -473,12 +473,11 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
             Ok(builds
                 .into_iter()
                 .find(|b| b.commit == commit)
-                .filter(|b| b.status != "in-progress")
-                .map(|b| (b, ())))
+                .filter(|b| b.status != "in-progress"))
         })
         .await
         .map_err(|e| api_error(algorithm, e))?;
-    let Some((build, ())) = finished else {
+    let Some(build) = finished else {
         check_interrupted()?;
         return Err(Error::BuildTimeout {
             algorithm: algorithm.to_string(),

@@ -20,12 +20,6 @@ pub struct GitState {
     pub dirty: Vec<String>,
 }
 
-impl GitState {
-    pub fn short(&self) -> &str {
-        short(&self.head)
-    }
-}
-
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }

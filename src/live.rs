@@ -32,10 +32,9 @@ pub async fn read(
     let (algorithm, published, builds) = tokio::join!(
         client.algorithm(&owner, &name),
         client.published_versions(&owner, &name),
+        // Newest first: the first page holding HEAD's commit has its newest build.
         client.builds(&owner, &name, move |builds: &[BuildInfo]| {
-            // Enough once both HEAD's newest build and the newest success are known.
             builds.iter().any(|b| b.commit == head_owned)
-                && builds.iter().any(|b| b.status == "succeeded")
         }),
     );
     let algorithm = algorithm.map_err(ReadError::Api)?;
@@ -50,7 +49,6 @@ pub async fn read(
     };
     Ok(Live {
         head_build: builds.iter().find(|b| b.commit == head).cloned(),
-        newest_succeeded: builds.iter().find(|b| b.status == "succeeded").cloned(),
         algorithm,
         published,
         remote_master,

@@ -282,7 +282,7 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
     let mut diagnostics = walk.diagnostics;
     diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
     match manifest {
-        Some((manifest, summary, _)) if diagnostics.is_empty() => Ok(Loaded {
+        Some((manifest, summary)) if diagnostics.is_empty() => Ok(Loaded {
             path: path.to_path_buf(),
             manifest,
             summary,
@@ -324,7 +324,7 @@ fn dotted(path: &str, key: &str) -> String {
     }
 }
 
-type Built = (Manifest, Option<String>, Span);
+type Built = (Manifest, Option<String>);
 
 impl Walk {
     fn push(&mut self, diagnostic: Diagnostic) {
@@ -349,8 +349,7 @@ impl Walk {
         let details = details.and_then(|f| self.details(&f, path, repo_root));
         let settings = settings.and_then(|f| self.settings(&f));
         let version_info = version_info.and_then(|f| self.version_info(&f));
-        let ((details, summary), settings, (version_info, version_span)) =
-            (details?, settings?, version_info?);
+        let ((details, summary), settings, version_info) = (details?, settings?, version_info?);
         Some((
             Manifest {
                 owner: owner?,
@@ -360,7 +359,6 @@ impl Walk {
                 version_info,
             },
             summary,
-            version_span,
         ))
     }
 
@@ -1004,7 +1002,7 @@ impl Walk {
         None
     }
 
-    fn version_info(&mut self, fields: &Fields) -> Option<(VersionInfo, Span)> {
+    fn version_info(&mut self, fields: &Fields) -> Option<VersionInfo> {
         let version = match fields.get("semantic_version") {
             Some(Node {
                 value: Value::Float(_) | Value::Integer(_),
@@ -1047,16 +1045,13 @@ impl Walk {
         let release_notes = self.string(fields, "release_notes");
         let sample_input = fields.get("sample_input").map(sample_text);
         let sample_output = fields.get("sample_output").map(sample_text);
-        let (semantic_version, span) = version?;
-        Some((
-            VersionInfo {
-                semantic_version,
-                release_notes: release_notes.map(|r| r.0),
-                sample_input,
-                sample_output,
-            },
-            span,
-        ))
+        let (semantic_version, _) = version?;
+        Some(VersionInfo {
+            semantic_version,
+            release_notes: release_notes.map(|r| r.0),
+            sample_input,
+            sample_output,
+        })
     }
 }
 

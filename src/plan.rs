@@ -223,8 +223,6 @@ pub struct Live {
     pub published: Vec<PublishedVersion>,
     /// The newest build of HEAD's commit.
     pub head_build: Option<BuildInfo>,
-    /// The newest successful build of any commit.
-    pub newest_succeeded: Option<BuildInfo>,
     pub remote_master: Option<String>,
     pub remote: String,
 }

@@ -355,7 +355,7 @@ fn confirm(yes: bool) -> Result<(), Error> {
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
     interrupt_handler();
     let session = Session::new(args.api.timeout);
-    let (prepared, plan, config, key, client, _locks) = match &args.plan {
+    let (prepared, plan, key, client, _locks) = match &args.plan {
         Some(file) => {
             let saved = read_plan_file(file)?;
             let paths: Vec<PathBuf> = saved
@@ -378,7 +378,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             if args.format == PlanFormat::Text {
                 out(&paint(&saved.render_text(), color))?;
             }
-            (prepared, saved, config, key, client, locks)
+            (prepared, saved, key, client, locks)
         }
         None => {
             let loaded = load_all(&args.paths, color)?;
@@ -393,10 +393,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
-            (prepared, plan, config, key, client, locks)
+            (prepared, plan, key, client, locks)
         }
     };
-    drop(config);
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
     let mut records = Vec::new();
     for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {

@@ -936,7 +936,8 @@ async fn compile(call: &Call<'_>, target: &Target<'_>) -> Answer {
         .and_then(|r| r.refname_to_id("refs/heads/master").ok())
         .map(|oid| oid.to_string())
         .ok_or_else(|| ApiError::invalid("`master` has no commits yet: push first"))?;
-    let build = start_build_now(call, &algorithm, &head)?;
+    // A compile's build runs in the request, not in the background.
+    let build = super::insert_build(call.state, &algorithm.id, &head)?;
     let finished = super::run_build(call.state.clone(), build.seq)
         .await
         .ok_or_else(|| ApiError::internal(&"the build vanished"))?;
@@ -960,23 +961,6 @@ async fn compile(call: &Call<'_>, target: &Target<'_>) -> Answer {
         }
     })?;
     Ok(json_response(StatusCode::OK, &object))
-}
-
-/// A compile's build runs in the request, not in the background.
-fn start_build_now(
-    call: &Call<'_>,
-    algorithm: &Algorithm,
-    commit: &str,
-) -> Result<Build, ApiError> {
-    call.state.tx(|tx| {
-        tx.insert_build(
-            &algorithm.id,
-            &uuid::Uuid::new_v4().to_string(),
-            commit,
-            &super::now(),
-        )
-        .map_err(|e| ApiError::internal(&e))
-    })
 }
 
 /// Called by the git host after a push moved `master`.

@@ -398,13 +398,13 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// Start a build of `commit`: the row now, the result after the build delay.
-pub fn start_build(
-    state: &Arc<State>,
+/// A new `in-progress` build row of `commit`.
+pub fn insert_build(
+    state: &State,
     algorithm_id: &str,
     commit: &str,
 ) -> Result<store::Build, api::ApiError> {
-    let build = state.tx(|tx| {
+    state.tx(|tx| {
         tx.insert_build(
             algorithm_id,
             &uuid::Uuid::new_v4().to_string(),
@@ -412,7 +412,16 @@ pub fn start_build(
             &now(),
         )
         .map_err(|e| api::ApiError::internal(&e))
-    })?;
+    })
+}
+
+/// Start a build of `commit`: the row now, the result after the build delay.
+pub fn start_build(
+    state: &Arc<State>,
+    algorithm_id: &str,
+    commit: &str,
+) -> Result<store::Build, api::ApiError> {
+    let build = insert_build(state, algorithm_id, commit)?;
     let task_state = state.clone();
     let seq = build.seq;
     tokio::spawn(async move { run_build(task_state, seq).await });
