@@ -139,14 +139,7 @@ fn paint(text: &str, color: bool) -> String {
 
 /// Load every manifest; report all problems (stderr) and stop before anything is sent.
 fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
-    let mut loaded = Vec::new();
-    let mut reports = Vec::new();
-    for found in validate::discover(paths) {
-        match found.and_then(|path| validate::load(&path)) {
-            Ok(l) => loaded.push(l),
-            Err(report) => reports.push(report),
-        }
-    }
+    let (loaded, reports) = validate::load_paths(paths);
     if reports.is_empty() {
         return Ok(loaded);
     }

@@ -141,15 +141,21 @@ fn repo_root(manifest: &Path) -> PathBuf {
         .map_or(folder.clone(), Path::to_path_buf)
 }
 
-pub fn run(args: &ValidateArgs, color: bool) -> Result<(), Error> {
-    let mut reports = Vec::new();
+/// Every manifest the paths name, loaded: the valid ones and a report per invalid file.
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<FileReport>) {
     let mut valid = Vec::new();
-    for found in discover(&args.paths) {
+    let mut reports = Vec::new();
+    for found in discover(paths) {
         match found.and_then(|path| load(&path)) {
             Ok(loaded) => valid.push(loaded),
             Err(report) => reports.push(report),
         }
     }
+    (valid, reports)
+}
+
+pub fn run(args: &ValidateArgs, color: bool) -> Result<(), Error> {
+    let (valid, reports) = load_paths(&args.paths);
     let checked = valid.len() + reports.len();
     let write = |out: &mut dyn Write, text: &str| {
         out.write_all(text.as_bytes())
