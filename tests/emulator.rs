@@ -27,6 +27,17 @@ fn wait_for_build(emulator: &Emulator, name: &str, commit: &str) -> serde_json::
     panic!("the build of {commit} did not finish");
 }
 
+/// GET the logs of `build` of demo/hello.
+fn build_logs(emulator: &Emulator, build: &serde_json::Value) -> (u16, serde_json::Value) {
+    let id = build["build_id"].as_str().expect("a build id");
+    emulator.call(
+        "GET",
+        &format!("/v1/algorithms/demo/hello/builds/{id}/logs"),
+        Some(KEY),
+        None,
+    )
+}
+
 /// Create `name`, push a buildable commit with the stock git client and wait for its build.
 fn created_and_built(emulator: &Emulator, name: &str) -> Repo {
     let (status, body) = emulator.create(name);
@@ -59,15 +70,7 @@ fn create_push_build_publish_end_to_end() {
     let build = wait_for_build(&emulator, "hello", &repo.head());
     assert_eq!(build["status"], "succeeded", "{build}");
     assert_eq!(build["resource_type"], "algorithm_build");
-    let (status, logs) = emulator.call(
-        "GET",
-        &format!(
-            "/v1/algorithms/demo/hello/builds/{}/logs",
-            build["build_id"].as_str().unwrap()
-        ),
-        Some(KEY),
-        None,
-    );
+    let (status, logs) = build_logs(&emulator, &build);
     assert_eq!(status, 200);
     assert!(
         logs["logs"]
@@ -146,15 +149,7 @@ fn a_build_without_the_entry_point_fails_with_a_log_naming_it() {
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
     let build = wait_for_build(&emulator, "hello", &repo.head());
     assert_eq!(build["status"], "failed");
-    let (_, logs) = emulator.call(
-        "GET",
-        &format!(
-            "/v1/algorithms/demo/hello/builds/{}/logs",
-            build["build_id"].as_str().unwrap()
-        ),
-        Some(KEY),
-        None,
-    );
+    let (_, logs) = build_logs(&emulator, &build);
     assert!(
         logs["logs"]
             .as_str()
@@ -189,15 +184,7 @@ fn build_logs_are_404_while_the_build_runs() {
         build.get("finished_at").is_none(),
         "unknown fields are left out: {build}"
     );
-    let (status, body) = emulator.call(
-        "GET",
-        &format!(
-            "/v1/algorithms/demo/hello/builds/{}/logs",
-            build["build_id"].as_str().unwrap()
-        ),
-        Some(KEY),
-        None,
-    );
+    let (status, body) = build_logs(&emulator, build);
     assert_eq!((status, body["error"]["code"].as_u64()), (404, Some(1011)));
 }
 
