@@ -66,6 +66,13 @@ pub enum ApiError {
         url: String,
         source: reqwest::Error,
     },
+    /// The server's certificate is not trusted (or not valid for the host): never retried.
+    Certificate {
+        method: &'static str,
+        url: String,
+        host: String,
+        reason: String,
+    },
     /// 401: the key is unknown or invalid.
     Unauthorized {
         url: String,
@@ -137,7 +144,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => Some(401),
             ApiError::Forbidden { .. } => Some(403),
             ApiError::Status { status, .. } | ApiError::Decode { status, .. } => Some(*status),
-            ApiError::Transport { .. } => None,
+            ApiError::Transport { .. } | ApiError::Certificate { .. } => None,
         }
     }
 
@@ -155,6 +162,15 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApiError::Transport { method, url, .. } => write!(f, "{method} {url} got no answer"),
+            ApiError::Certificate {
+                method,
+                url,
+                host,
+                reason,
+            } => write!(
+                f,
+                "{method} {url} failed: the certificate of `{host}` is not trusted ({reason})"
+            ),
             ApiError::Unauthorized { url, message, .. } => {
                 write!(f, "the API key was rejected (401 from {url}: {message})")
             }
@@ -285,46 +301,58 @@ impl WireAlgorithm {
     }
 }
 
-/// Up to 160 characters of a body, one line, control characters replaced, key-shaped words
-/// removed.
-fn excerpt(body: &[u8]) -> String {
+/// Up to 160 characters of a body, one line, through the one sanitiser (the key and key-shaped
+/// words redacted, control characters and escapes removed).
+fn excerpt(body: &[u8], key: Option<&ApiKey>) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .map(|word| {
-            if word.contains("sim") && word.len() >= 28 {
-                "(redacted)"
-            } else {
-                word
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    clean.chars().take(160).collect()
+    crate::sanitize::line(&text, key, 160)
 }
 
-/// The error message of an error body in any of the shapes seen.
-fn error_body(body: &[u8]) -> (Option<i64>, String) {
+/// The error message of an error body in any of the shapes seen, sanitised: a server that
+/// repeats the request (the key included) in its error text shows no key.
+fn error_body(body: &[u8], key: Option<&ApiKey>) -> (Option<i64>, String) {
+    let clean = |text: &str| crate::sanitize::line(text, key, 300);
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => {
             let inner = match map.get("error") {
                 Some(Value::Object(e)) => e.clone(),
-                Some(Value::String(s)) => return (None, s.clone()),
+                Some(Value::String(s)) => return (None, clean(s)),
                 _ => map,
             };
             let code = inner.get("code").and_then(Value::as_i64);
             let message = inner
                 .get("message")
                 .and_then(Value::as_str)
-                .map_or_else(|| excerpt(body), str::to_owned);
+                .map_or_else(|| excerpt(body, key), clean);
             (code, message)
         }
         _ if body.is_empty() => (None, "(empty body)".into()),
-        _ => (None, format!("not JSON: `{}`", excerpt(body))),
+        _ => (None, format!("not JSON: `{}`", excerpt(body, key))),
     }
+}
+
+/// The certificate error inside a transport error, if that is what it is. rustls' error sits
+/// inside an `io::Error`, whose `source()` skips it, so each level is looked into.
+pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let found = current.downcast_ref::<rustls::Error>().or_else(|| {
+            current
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(
+            e @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::UnsupportedNameType),
+        ) = found
+        {
+            return Some(e.to_string());
+        }
+        next = current.source();
+    }
+    None
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -355,10 +383,11 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
 }
 
 impl Client {
-    pub fn new(config: &Config, key: ApiKey) -> Client {
+    pub fn new(config: &Config, key: ApiKey, trust: &crate::trust::Trust) -> Client {
         // rustls needs a process-wide crypto provider; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.rustls_config())
             .user_agent(concat!("algodeploy/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -424,7 +453,22 @@ impl Client {
             url: url.clone(),
             source,
         };
-        let mut response = request.send().await.map_err(transport)?;
+        let mut response =
+            request
+                .send()
+                .await
+                .map_err(|source| match certificate_problem(&source) {
+                    Some(reason) => ApiError::Certificate {
+                        method,
+                        url: url.clone(),
+                        host: reqwest::Url::parse(&url)
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        reason,
+                    },
+                    None => transport(source),
+                })?;
         let status = response.status().as_u16();
         let retry = retry_after(response.headers());
         let mut bytes = Vec::new();
@@ -434,7 +478,7 @@ impl Client {
                     url,
                     status,
                     reason: format!("the body is larger than {} MiB", MAX_BODY / 1024 / 1024),
-                    excerpt: excerpt(&bytes),
+                    excerpt: excerpt(&bytes, Some(&self.key)),
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -443,7 +487,7 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok((status, bytes));
         }
-        let (code, message) = error_body(&bytes);
+        let (code, message) = error_body(&bytes, Some(&self.key));
         Err(match status {
             401 => ApiError::Unauthorized { url, code, message },
             403 => ApiError::Forbidden { url, code, message },
@@ -497,7 +541,7 @@ impl Client {
             url: self.url(path),
             status,
             reason: format!("not the JSON the spec describes ({e})"),
-            excerpt: excerpt(&bytes),
+            excerpt: excerpt(&bytes, Some(&self.key)),
         })
     }
 
@@ -530,6 +574,28 @@ impl Client {
         let path = format!("/algorithms/{owner}/{name}");
         let wire: WireAlgorithm = self.json("PUT", &path, &[], Some(body)).await?;
         wire.into_remote(owner, &self.url(&path))
+    }
+
+    /// Whether the key is accepted and may read `owner`'s algorithms (`doctor`): the first page
+    /// of the owner's list.
+    pub async fn probe_read(&self, owner: &str) -> Result<(), ApiError> {
+        let path = format!("/algorithms/{owner}");
+        self.send("GET", &path, &[("limit", "1".to_string())], None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether the key may manage `owner`'s algorithms (`doctor`), without changing anything:
+    /// a create request with an empty body, which the service refuses with 400 for a key that
+    /// may create (the body is checked after the permission) and 403 for one that may not.
+    /// `Ok(true)`: may manage; `Ok(false)`: the service accepted the empty body (unexpected).
+    pub async fn probe_manage(&self, owner: &str) -> Result<bool, ApiError> {
+        let path = format!("/algorithms/{owner}");
+        match self.send("POST", &path, &[], Some(&json!({}))).await {
+            Ok(_) => Ok(false),
+            Err(ApiError::Status { status: 400, .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every published version (paged through), in the API's order.
@@ -674,18 +740,21 @@ mod tests {
     #[test]
     fn error_bodies_in_every_shape() {
         assert_eq!(
-            error_body(br#"{"error":{"id":"x","code":1001,"message":"No such algorithm"}}"#),
+            error_body(
+                br#"{"error":{"id":"x","code":1001,"message":"No such algorithm"}}"#,
+                None
+            ),
             (Some(1001), "No such algorithm".into())
         );
         assert_eq!(
-            error_body(br#"{"error":"No such algorithm"}"#),
+            error_body(br#"{"error":"No such algorithm"}"#, None),
             (None, "No such algorithm".into())
         );
         assert_eq!(
-            error_body(br#"{"code":2002,"message":"bad key"}"#),
+            error_body(br#"{"code":2002,"message":"bad key"}"#, None),
             (Some(2002), "bad key".into())
         );
-        let (code, message) = error_body(b"<html><title>502 Bad Gateway</title>\n</html>");
+        let (code, message) = error_body(b"<html><title>502 Bad Gateway</title>\n</html>", None);
         assert_eq!(code, None);
         assert!(
             message.starts_with("not JSON: `<html><title>502 Bad Gateway</title> </html>`"),
@@ -696,7 +765,13 @@ mod tests {
     #[test]
     fn excerpts_drop_key_shaped_words() {
         let body = b"denied for simAAAAAAAAAAAAAAAAAAAAAAAAA today";
-        assert_eq!(excerpt(body), "denied for (redacted) today");
+        assert_eq!(excerpt(body, None), "denied for (redacted) today");
+        let key = ApiKey::new("notKeyShapedButSecret".into());
+        let (_, message) = error_body(
+            br#"{"error":{"message":"bad auth: Simple notKeyShapedButSecret"}}"#,
+            Some(&key),
+        );
+        assert_eq!(message, "bad auth: Simple (redacted)");
     }
 
     #[test]

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, Client, publish_body};
-use crate::config::ApiKey;
 use crate::error::Error;
-use crate::git::{self, short};
+use crate::git::short;
 use crate::manifest::Loaded;
 use crate::plan::{AlgorithmPlan, Change, Step, desired_fields};
 use crate::state::{self, Record};
@@ -82,7 +81,7 @@ impl Reporter {
 
 pub struct Context<'a> {
     pub client: &'a Client,
-    pub key: &'a ApiKey,
+    pub remotes: &'a crate::remote::Remotes,
     pub loaded: &'a Loaded,
     pub git_root: &'a std::path::Path,
     pub push: bool,
@@ -300,23 +299,26 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         command: format!("git push {remote} HEAD:master"),
                     });
                 }
-                ctx.reporter.line(&format!(
-                    "{algorithm}: pushing {} to {remote}",
-                    short(commit)
-                ));
-                let (root, remote, user, key, commit) = (
-                    ctx.git_root.to_path_buf(),
-                    remote.clone(),
-                    owner.to_string(),
-                    ctx.key.clone(),
-                    commit.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    git::push(&root, &remote, &user, &key, &commit)
-                })
-                .await
-                .expect("the push task does not panic")
-                .map_err(|source| Error::Git { source })?;
+                let git_error = |source| Error::Git {
+                    source: crate::git::GitError::Remote { source },
+                };
+                let target = ctx
+                    .remotes
+                    .effective(ctx.git_root, remote, crate::remote::Op::Push)
+                    .await
+                    .map_err(git_error)?;
+                ctx.reporter.line(&match &target.rule {
+                    None => format!("{algorithm}: pushing {} to {remote}", short(commit)),
+                    Some(rule) => format!(
+                        "{algorithm}: pushing {} to {} (rewritten from {remote} by {rule})",
+                        short(commit),
+                        target.url
+                    ),
+                });
+                ctx.remotes
+                    .push(ctx.git_root, remote, owner, commit, None)
+                    .await
+                    .map_err(git_error)?;
                 crash_point("push");
             }
             Step::Publish {

@@ -47,11 +47,35 @@ pub enum Command {
     /// offline pipeline tests
     #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
+    /// Check the configuration, the API, the key, the git host and the git program, one line
+    /// each with the fix
+    Doctor(DoctorArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
+    /// git's credential helper protocol, for the git that algodeploy runs (not for people)
+    #[command(name = "git-credential", hide = true)]
+    GitCredential {
+        /// get, store or erase
+        action: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The manifest (or a folder holding algorithm.yaml) whose owner and git remote to check
+    /// [default: ./algorithm.yaml when it exists]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Check the key's permission for this owner instead of the manifest's
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Args)]

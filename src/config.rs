@@ -4,8 +4,10 @@
 //! `~/.algorithmia/config` (`--profile NAME`, default `default`), else
 //! `https://api.algorithmia.com`. Key: `ALGORITHMIA_API_KEY`, else the profile's `api_key`;
 //! never a flag. The config file is the one Algorithmia's own CLIs write (TOML,
-//! `[profiles.NAME]` with `api_key`, `api_server`, optional `git_server`; other keys such as
-//! `ca_cert` and `bearer_token` are tolerated, and an empty string means unset).
+//! `[profiles.NAME]` with `api_key`, `api_server`, `ca_cert` (a PEM file of CAs to trust, see
+//! `trust.rs`), optional `git_server`; other keys such as `bearer_token` are tolerated, and an
+//! empty string means unset). A top-level table that is not `profiles` (a `[default]` written
+//! by hand) is not read, and a warning says so.
 //!
 //! The key is held in [`ApiKey`], whose `Debug` and `Display` never show it.
 
@@ -76,6 +78,10 @@ pub struct Config {
     pub key_source: Source,
     /// The git server root: the profile's `git_server`, else derived from the API address.
     pub git: String,
+    /// The profile's `ca_cert`, with `~/` expanded.
+    pub ca_cert: Option<PathBuf>,
+    /// Things in the config file that are not used, for a warning on stderr.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -162,6 +168,8 @@ struct Profile {
     api_server: Option<String>,
     #[serde(default)]
     git_server: Option<String>,
+    #[serde(default)]
+    ca_cert: Option<String>,
 }
 
 /// What the environment holds, gathered at the edge so that [`resolve`] is pure.
@@ -211,12 +219,23 @@ fn empty_is_none(value: Option<String>) -> Option<String> {
 
 pub fn resolve(inputs: Inputs) -> Result<Config, ConfigError> {
     let profile_name = inputs.profile.clone().unwrap_or_else(|| "default".into());
+    let mut warnings = Vec::new();
     let (profile, profile_path) = match &inputs.file {
         Some((path, text)) => {
-            let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            let parse_error = |e: toml::de::Error| ConfigError::Parse {
                 path: path.clone(),
-                message: e.message().to_string(),
-            })?;
+                message: crate::sanitize::line(e.message(), None, 200),
+            };
+            let table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+            for (name, value) in &table {
+                if name != "profiles" && value.is_table() {
+                    warnings.push(format!(
+                        "`{}` has a `[{name}]` table, which is not read: profiles are `[profiles.NAME]` tables (write `[profiles.{name}]`)",
+                        path.display()
+                    ));
+                }
+            }
+            let file: ConfigFile = table.try_into().map_err(parse_error)?;
             let known: Vec<String> = file.profiles.keys().cloned().collect();
             let mut profiles = file.profiles;
             match profiles.remove(&profile_name) {
@@ -270,13 +289,24 @@ pub fn resolve(inputs: Inputs) -> Result<Config, ConfigError> {
         Some(git) => check_url(&git, &from_profile())?,
         None => derive_git(&api),
     };
+    let ca_cert = empty_is_none(profile.ca_cert).map(|path| expand_home(path.trim()));
     Ok(Config {
         api,
         api_source,
         key,
         key_source,
         git,
+        ca_cert,
+        warnings,
     })
+}
+
+/// `~/x` is relative to HOME, as the official CLI writes it.
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// Absolute http(s) URL, no credentials, no path beyond `/`; plain http only for loopback.
@@ -321,8 +351,7 @@ fn redact_userinfo(raw: &str) -> String {
             let _ = url.set_password(None);
             url.to_string()
         }
-        _ if crate::manifest::looks_like_api_key(raw) => "(redacted)".into(),
-        _ => raw.to_string(),
+        _ => crate::sanitize::line(raw, None, 200),
     }
 }
 

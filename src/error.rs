@@ -44,6 +44,10 @@ pub enum Error {
     Git {
         source: GitError,
     },
+    /// A CA file the user named cannot be used.
+    Trust {
+        source: crate::trust::TrustError,
+    },
     Conflict {
         conflicts: Vec<Conflict>,
     },
@@ -107,6 +111,11 @@ pub enum Error {
     Timeout {
         after: Duration,
     },
+    /// `doctor` found failures (its report is on stdout); `exit` is the first one's class.
+    Doctor {
+        failed: usize,
+        exit: i32,
+    },
 }
 
 impl Error {
@@ -130,7 +139,8 @@ impl Error {
             {
                 5
             }
-            Error::Git { source } if source.is_precondition() => 4,
+            Error::Git { source } => source.exit_code(),
+            Error::Trust { .. } => 1,
             Error::Conflict { .. }
             | Error::NotPushed { .. }
             | Error::BuildFailed { .. }
@@ -139,6 +149,7 @@ impl Error {
             | Error::Moved { .. }
             | Error::Locked { .. } => 4,
             Error::Interrupted { signal } => 128 + signal,
+            Error::Doctor { exit, .. } => *exit,
             _ => 1,
         }
     }
@@ -152,6 +163,10 @@ impl Error {
             Error::Api { source, .. } if matches!(**source, ApiError::Unauthorized { .. }) => {
                 Some("check ALGORITHMIA_API_KEY (or the profile's `api_key`) and the API address".into())
             }
+            Error::Api { source, .. } if matches!(**source, ApiError::Certificate { .. }) => Some(
+                "trust the server's CA: set `ca_cert = \"/path/to/ca.pem\"` in the profile of ~/.algorithmia/config, or SSL_CERT_FILE=/path/to/ca.pem; `algodeploy doctor` shows what is trusted".into(),
+            ),
+            Error::Git { source: GitError::Remote { source } } => source.hint(),
             Error::Api { source, .. } if matches!(**source, ApiError::Transport { .. }) => {
                 Some("check the API address (--api, ALGORITHMIA_API) and the network".into())
             }
@@ -199,6 +214,7 @@ impl fmt::Display for Error {
             Error::NoKey { api } => write!(f, "no API key for {api}: nothing was sent"),
             Error::Api { algorithm, source } => write!(f, "{algorithm}: {source}"),
             Error::Git { source } => write!(f, "{source}"),
+            Error::Trust { source } => write!(f, "{source}"),
             Error::Conflict { conflicts } => {
                 let lines: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
                 write!(f, "{}", lines.join("\n"))
@@ -279,6 +295,12 @@ impl fmt::Display for Error {
                 f,
                 "gave up after --timeout {}; run again to finish",
                 humantime::format_duration(*after)
+            ),
+            Error::Doctor { failed, .. } => write!(
+                f,
+                "{} failed; the report above says how to fix {}",
+                plural(*failed, "check"),
+                if *failed == 1 { "it" } else { "them" }
             ),
             Error::NeedsYes => write!(
                 f,

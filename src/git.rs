@@ -1,13 +1,9 @@
-//! Everything git, through git2: the manifest's repository and HEAD, whether the work tree is
-//! clean, what the algorithm's remote `master` is, and pushing HEAD there.
-//!
-//! Credentials come from the API key through a credential callback and are never written into a
-//! remote URL, `.git/config` or a credential store. The user name is the manifest's owner.
+//! The local repository, through git2: the manifest's repository, HEAD, and whether the work
+//! tree is clean. git2 is built without TLS and SSH (no OpenSSL): everything that talks to a
+//! remote goes through the user's `git` program in `remote.rs`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-use crate::config::ApiKey;
 
 /// The local repository as a plan needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +16,12 @@ pub struct GitState {
     pub dirty: Vec<String>,
 }
 
+/// The first seven characters (of any text: a server's value is not trusted to be hex).
 pub fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
+    match sha.char_indices().nth(7) {
+        Some((end, _)) => &sha[..end],
+        None => sha,
+    }
 }
 
 #[derive(Debug)]
@@ -41,12 +41,7 @@ pub enum GitError {
         files: Vec<String>,
     },
     Remote {
-        url: String,
-        source: git2::Error,
-    },
-    PushRejected {
-        url: String,
-        reason: String,
+        source: crate::remote::RemoteError,
     },
     Git {
         action: &'static str,
@@ -56,8 +51,12 @@ pub enum GitError {
 
 impl GitError {
     /// Preconditions the user fixes (exit 4) versus failures of git or the network (exit 1).
-    pub fn is_precondition(&self) -> bool {
-        !matches!(self, GitError::Remote { .. } | GitError::Git { .. })
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            GitError::Remote { source } => source.exit_code(),
+            GitError::Git { .. } => 1,
+            _ => 4,
+        }
     }
 }
 
@@ -93,14 +92,7 @@ impl fmt::Display for GitError {
                     shown.join(", ")
                 )
             }
-            GitError::Remote { url, source } => write!(
-                f,
-                "cannot read the git remote `{url}`: {}",
-                source.message()
-            ),
-            GitError::PushRejected { url, reason } => {
-                write!(f, "the push to `{url}` was rejected: {reason}")
-            }
+            GitError::Remote { source } => write!(f, "{source}"),
             GitError::Git { action, source } => {
                 write!(f, "git could not {action}: {}", source.message())
             }
@@ -108,7 +100,24 @@ impl fmt::Display for GitError {
     }
 }
 
-impl std::error::Error for GitError {}
+impl std::error::Error for GitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GitError::Remote { source } => std::error::Error::source(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_takes_characters_not_bytes() {
+        assert_eq!(super::short("0123456789abcdef"), "0123456");
+        assert_eq!(super::short("ééééééééé"), "ééééééé");
+        assert_eq!(super::short("abc"), "abc");
+    }
+}
 
 /// Inspect the repository that holds `manifest`.
 pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
@@ -182,123 +191,6 @@ pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
         branch,
         dirty,
     })
-}
-
-/// libgit2's network timeouts (connect 10 s, reads and writes 60 s), set once before the first
-/// network operation so that no git call can hang a pipeline.
-fn network_timeouts() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: these set process-wide libgit2 options; `Once` runs them before any network
-        // operation of this process starts, and every one goes through this function.
-        unsafe {
-            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
-            let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
-        }
-    });
-}
-
-fn callbacks<'a>(user: &'a str, key: &'a ApiKey) -> git2::RemoteCallbacks<'a> {
-    let mut callbacks = git2::RemoteCallbacks::new();
-    let mut tries = 0;
-    callbacks.credentials(move |_url, _user_from_url, _allowed| {
-        // libgit2 asks again after a rejection; once is enough to know the key is refused.
-        tries += 1;
-        if tries > 1 {
-            return Err(git2::Error::from_str("the git server rejected the API key"));
-        }
-        git2::Cred::userpass_plaintext(user, key.expose())
-    });
-    callbacks
-}
-
-/// The commit `master` points to on the remote, or `None` for an empty repository.
-pub fn remote_master(url: &str, user: &str, key: &ApiKey) -> Result<Option<String>, GitError> {
-    network_timeouts();
-    let mut remote = git2::Remote::create_detached(url).map_err(|source| GitError::Remote {
-        url: url.into(),
-        source,
-    })?;
-    let connection = remote
-        .connect_auth(git2::Direction::Fetch, Some(callbacks(user, key)), None)
-        .map_err(|source| GitError::Remote {
-            url: url.into(),
-            source,
-        })?;
-    let heads = connection.list().map_err(|source| GitError::Remote {
-        url: url.into(),
-        source,
-    })?;
-    Ok(heads
-        .iter()
-        .find(|h| h.name() == "refs/heads/master")
-        .map(|h| h.oid().to_string()))
-}
-
-/// Push `commit` to the remote's `master` (fast-forward only).
-pub fn push(
-    root: &Path,
-    url: &str,
-    user: &str,
-    key: &ApiKey,
-    commit: &str,
-) -> Result<(), GitError> {
-    network_timeouts();
-    let repo = git2::Repository::open(root).map_err(|source| GitError::Git {
-        action: "open the repository",
-        source,
-    })?;
-    let oid = git2::Oid::from_str(commit).map_err(|source| GitError::Git {
-        action: "parse HEAD",
-        source,
-    })?;
-    // libgit2 pushes references, not commits: a temporary one names HEAD (detached or not).
-    let temp = "refs/algodeploy/push";
-    repo.reference(temp, oid, true, "algodeploy push")
-        .map_err(|source| GitError::Git {
-            action: "prepare the push",
-            source,
-        })?;
-    let result = (|| {
-        let mut remote = repo
-            .remote_anonymous(url)
-            .map_err(|source| GitError::Remote {
-                url: url.into(),
-                source,
-            })?;
-        let mut rejected: Option<String> = None;
-        {
-            let mut callbacks = callbacks(user, key);
-            callbacks.push_update_reference(|_reference, status| {
-                if let Some(status) = status {
-                    rejected = Some(status.to_string());
-                }
-                Ok(())
-            });
-            let mut options = git2::PushOptions::new();
-            options.remote_callbacks(callbacks);
-            remote
-                .push(&[format!("{temp}:refs/heads/master")], Some(&mut options))
-                .map_err(|source| match source.code() {
-                    git2::ErrorCode::NotFastForward => GitError::PushRejected {
-                        url: url.into(),
-                        reason: "the remote `master` has commits that HEAD does not contain (not a fast-forward); merge them first".into(),
-                    },
-                    _ => GitError::Remote { url: url.into(), source },
-                })?;
-        }
-        match rejected {
-            Some(reason) => Err(GitError::PushRejected {
-                url: url.into(),
-                reason,
-            }),
-            None => Ok(()),
-        }
-    })();
-    if let Ok(mut reference) = repo.find_reference(temp) {
-        let _ = reference.delete();
-    }
-    result
 }
 
 /// The algorithm's repository URL on the git server.

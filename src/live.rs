@@ -2,11 +2,14 @@
 //! and the git remote's `master`, all at once (independent reads go out concurrently over one
 //! connection pool, so a plan costs about one round trip).
 
+use std::path::Path;
+
 use crate::api::{ApiError, BuildInfo, Client};
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
 use crate::git::{self, GitError};
 use crate::manifest::Loaded;
 use crate::plan::Live;
+use crate::remote::Remotes;
 
 #[derive(Debug)]
 pub enum ReadError {
@@ -17,35 +20,34 @@ pub enum ReadError {
 pub async fn read(
     client: &Client,
     config: &Config,
-    key: &ApiKey,
+    remotes: &Remotes,
+    git_root: &Path,
     loaded: &Loaded,
     head: &str,
 ) -> Result<Live, ReadError> {
     let owner = loaded.manifest.owner.clone();
     let name = loaded.manifest.name.clone();
     let remote = git::remote_url(&config.git, &owner, &name);
-    let ls = {
-        let (remote, owner, key) = (remote.clone(), owner.clone(), key.clone());
-        tokio::task::spawn_blocking(move || git::remote_master(&remote, &owner, &key))
-    };
     let head_owned = head.to_string();
-    let (algorithm, published, builds) = tokio::join!(
+    let (algorithm, published, builds, ls) = tokio::join!(
         client.algorithm(&owner, &name),
         client.published_versions(&owner, &name),
         // Newest first: the first page holding HEAD's commit has its newest build.
         client.builds(&owner, &name, move |builds: &[BuildInfo]| {
             builds.iter().any(|b| b.commit == head_owned)
         }),
+        remotes.master(git_root, &remote, &owner),
     );
     let algorithm = algorithm.map_err(ReadError::Api)?;
     let published = published.map_err(ReadError::Api)?;
     let builds = builds.map_err(ReadError::Api)?;
-    let remote_master = match ls.await {
-        Ok(Ok(master)) => master,
-        // A missing algorithm has no repository yet.
-        Ok(Err(_)) if algorithm.is_none() => None,
-        Ok(Err(e)) => return Err(ReadError::Git(e)),
-        Err(join) => panic!("the git remote read panicked: {join}"),
+    let remote_master = match ls {
+        Ok(master) => master,
+        // A missing algorithm has no repository yet (git says "not found"); an untrusted
+        // certificate, a missing git program or a refused key still stop the plan here,
+        // before anything is created.
+        Err(crate::remote::RemoteError::Failed { .. }) if algorithm.is_none() => None,
+        Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
     };
     Ok(Live {
         head_build: builds.iter().find(|b| b.commit == head).cloned(),

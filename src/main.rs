@@ -45,13 +45,21 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Plan(args) => run::plan_command(args, color),
         Command::Apply(args) => run::apply_command(args, color),
         Command::Import(args) => run::import_command(args),
+        Command::Doctor(args) => algodeploy::doctor::run(args, color),
+        Command::GitCredential { action } => {
+            std::process::exit(algodeploy::credential::helper(action))
+        }
         _ => run_simple(cli, color).map(|()| Outcome::Done),
     }
 }
 
 fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
     match &cli.command {
-        Command::Plan(_) | Command::Apply(_) | Command::Import(_) => {
+        Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Import(_)
+        | Command::Doctor(_)
+        | Command::GitCredential { .. } => {
             unreachable!("handled by `run`")
         }
         Command::Validate(args) => validate::run(args, color),

@@ -9,13 +9,15 @@ use std::sync::Arc;
 use crate::api::Client;
 use crate::apply::{self, Reporter};
 use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, PlanArgs, PlanFormat, PlanOptions};
-use crate::config::{self, ApiKey, Config};
+use crate::config::{self, Config};
 use crate::error::Error;
 use crate::git::{self, GitState};
 use crate::live::{self, ReadError};
 use crate::manifest::Loaded;
 use crate::plan::{self, Plan};
+use crate::remote::Remotes;
 use crate::state;
+use crate::trust::Trust;
 use crate::validate;
 
 /// How a successful command ended, for the exit code.
@@ -152,8 +154,15 @@ fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
     })
 }
 
-/// The configuration and key; a missing key stops here, before any request.
-fn connect(args: &ApiArgs) -> Result<(Config, ApiKey, Client), Error> {
+/// Everything needed to talk to the API and the git host.
+pub(crate) struct Connection {
+    pub config: Config,
+    pub client: Client,
+    pub remotes: Arc<Remotes>,
+}
+
+/// The configuration, key and trusted roots; a missing key stops here, before any request.
+pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
     if args
         .profile
         .as_deref()
@@ -166,11 +175,20 @@ fn connect(args: &ApiArgs) -> Result<(Config, ApiKey, Client), Error> {
     let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())
         .map_err(|source| Error::Config { source })?;
     let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     let key = config.key.clone().ok_or_else(|| Error::NoKey {
         api: config.api.clone(),
     })?;
-    let client = Client::new(&config, key.clone()).with_notify(|line| eprintln!("{line}"));
-    Ok((config, key, client))
+    let trust = Trust::load(config.ca_cert.as_deref()).map_err(|source| Error::Trust { source })?;
+    let client = Client::new(&config, key.clone(), &trust).with_notify(|line| eprintln!("{line}"));
+    let remotes = Arc::new(Remotes::new(&config.git, key.clone(), trust));
+    Ok(Connection {
+        config,
+        client,
+        remotes,
+    })
 }
 
 fn inspect_git(loaded: &Loaded, allow_dirty: bool) -> Result<GitState, Error> {
@@ -220,21 +238,20 @@ fn prepare(loaded: Vec<Loaded>, options: &PlanOptions) -> Result<Vec<Prepared>, 
 
 /// Read every algorithm's live state, `parallelism` at a time, results in input order.
 async fn read_all(
-    client: &Client,
-    config: &Config,
-    key: &ApiKey,
+    connection: &Connection,
     prepared: &[Prepared],
     parallelism: u16,
 ) -> Vec<Result<plan::Live, Error>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(parallelism)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, p) in prepared.iter().enumerate() {
-        let (client, config, key, loaded, head) = (
-            client.clone(),
-            config.clone(),
-            key.clone(),
+        let (client, config, remotes, loaded, head, root) = (
+            connection.client.clone(),
+            connection.config.clone(),
+            connection.remotes.clone(),
             p.loaded.clone(),
             p.git.head.clone(),
+            p.git.root.clone(),
         );
         let permits = permits.clone();
         tasks.spawn(async move {
@@ -243,7 +260,7 @@ async fn read_all(
                 .await
                 .expect("the semaphore stays open");
             let algorithm = format!("{}/{}", loaded.manifest.owner, loaded.manifest.name);
-            let live = live::read(&client, &config, &key, &loaded, &head)
+            let live = live::read(&client, &config, &remotes, &root, &loaded, &head)
                 .await
                 .map_err(|e| read_error(&algorithm, e));
             (index, live)
@@ -262,13 +279,11 @@ async fn read_all(
 }
 
 async fn make_plans(
-    client: &Client,
-    config: &Config,
-    key: &ApiKey,
+    connection: &Connection,
     prepared: &[Prepared],
     options: &PlanOptions,
 ) -> Result<Plan, Error> {
-    let lives = read_all(client, config, key, prepared, options.parallelism).await;
+    let lives = read_all(connection, prepared, options.parallelism).await;
     let mut plans = Vec::new();
     let mut conflicts = Vec::new();
     for (p, live) in prepared.iter().zip(lives) {
@@ -294,10 +309,10 @@ async fn make_plans(
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     let loaded = load_all(&args.paths, color)?;
-    let (config, key, client) = connect(&args.api)?;
+    let connection = connect(&args.api)?;
     let prepared = prepare(loaded, &args.options)?;
     let session = Session::new(args.api.timeout);
-    let plan = session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
+    let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
     match args.format {
         PlanFormat::Text => out(&paint(&plan.render_text(), color))?,
         PlanFormat::Json => {
@@ -348,7 +363,7 @@ fn confirm(yes: bool) -> Result<(), Error> {
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
     interrupt_handler();
     let session = Session::new(args.api.timeout);
-    let (prepared, plan, key, client, _locks) = match &args.plan {
+    let (prepared, plan, connection, _locks) = match &args.plan {
         Some(file) => {
             let saved = read_plan_file(file)?;
             let paths: Vec<PathBuf> = saved
@@ -357,44 +372,38 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
                 .map(|a| PathBuf::from(&a.manifest))
                 .collect();
             let loaded = load_all(&paths, color)?;
-            let (config, key, client) = connect(&args.api)?;
+            let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
             let prepared = prepare(loaded, &args.options)?;
-            let lives = session.block(read_all(
-                &client,
-                &config,
-                &key,
-                &prepared,
-                args.options.parallelism,
-            ))?;
+            let lives =
+                session.block(read_all(&connection, &prepared, args.options.parallelism))?;
             check_fresh(&saved, &prepared, lives)?;
             if args.format == PlanFormat::Text {
                 out(&paint(&saved.render_text(), color))?;
             }
-            (prepared, saved, key, client, locks)
+            (prepared, saved, connection, locks)
         }
         None => {
             let loaded = load_all(&args.paths, color)?;
-            let (config, key, client) = connect(&args.api)?;
+            let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
             let prepared = prepare(loaded, &args.options)?;
-            let plan =
-                session.block(make_plans(&client, &config, &key, &prepared, &args.options))??;
+            let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
             if args.format == PlanFormat::Text {
                 out(&paint(&plan.render_text(), color))?;
             }
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
-            (prepared, plan, key, client, locks)
+            (prepared, plan, connection, locks)
         }
     };
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
     let mut records = Vec::new();
     for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {
         let ctx = apply::Context {
-            client: &client,
-            key: &key,
+            client: &connection.client,
+            remotes: &connection.remotes,
             loaded: &p.loaded,
             git_root: &p.git.root,
             push: args.push,
@@ -504,7 +513,7 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
             message: format!("`{}` exists; import does not overwrite", path.display()),
         });
     }
-    let (_config, _key, client) = connect(&args.api)?;
+    let client = connect(&args.api)?.client;
     let algorithm_name = args.algorithm.clone();
     let (algorithm, published) = Session::new(args.api.timeout).block(async {
         tokio::join!(

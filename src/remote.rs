@@ -1,0 +1,802 @@
+//! The algorithm's git remote, through the user's own `git` program: what the remote `master`
+//! points to (a read) and pushing HEAD there. Running git (rather than libgit2) means the
+//! user's `url.<base>.insteadOf` / `pushInsteadOf`, `http.proxy` / `HTTPS_PROXY`,
+//! `http.sslCAInfo`, `http.extraHeader`, credential helpers for other hosts and SSH remotes
+//! behave exactly as `git push` would, and the read and the push use the same rewritten URL.
+//!
+//! Every run of git: the API key only through [`crate::credential::Lender`] (never argv, env,
+//! URL or `.git/config`), `GIT_TERMINAL_PROMPT=0`, the trusted roots of [`crate::trust`] when
+//! they go beyond the system's, its own process group killed on timeout or when the caller
+//! gives up, stderr captured and sanitised, and the program's version checked once.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::config::ApiKey;
+use crate::credential::{Lender, Origin};
+use crate::sanitize;
+use crate::trust::Trust;
+
+/// The oldest git whose behaviour is relied on (URL-scoped credential helpers that an empty
+/// value resets, `--force-with-lease`, `push --porcelain`).
+pub const MIN_GIT: (u32, u32, u32) = (2, 20, 0);
+
+/// How long one remote read may take; a push gets longer (it uploads the history).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+const PUSH_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What git was asked to do, for messages that say "read" or "push" correctly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Push,
+}
+
+impl Op {
+    fn verb(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Push => "push to",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum RemoteError {
+    /// No `git` program, or one older than [`MIN_GIT`].
+    Program { problem: String },
+    /// The certificate of the git host is not trusted.
+    Certificate {
+        op: Op,
+        url: String,
+        host: String,
+        message: String,
+    },
+    /// The git host refused the key (401 after it was given).
+    KeyRejected {
+        op: Op,
+        url: String,
+        message: String,
+    },
+    /// The git host answered that this key may not do this (403).
+    Forbidden {
+        op: Op,
+        url: String,
+        message: String,
+    },
+    /// git asked for credentials of another origin (a redirect or rewrite), which algodeploy
+    /// does not give the key to, and nothing else answered.
+    NoCredentials {
+        op: Op,
+        url: String,
+        asked: Vec<String>,
+        origin: String,
+        message: String,
+    },
+    /// A rewrite sends the key's origin over plain http to a host that is not loopback.
+    Insecure { url: String, rewritten: String },
+    /// The push was refused: not a fast-forward, or the lease did not hold.
+    Rejected { url: String, reason: String },
+    /// git did not finish in time.
+    Timeout {
+        op: Op,
+        url: String,
+        after: Duration,
+    },
+    /// Anything else git reported.
+    Failed {
+        op: Op,
+        url: String,
+        message: String,
+    },
+    /// git answered something that is not what was asked for.
+    Garbled { op: Op, url: String, what: String },
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+impl RemoteError {
+    /// Exit 4 for a refused push (the user merges or bumps), 5 for a key problem, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RemoteError::Rejected { .. } => 4,
+            RemoteError::KeyRejected { .. } | RemoteError::Forbidden { .. } => 5,
+            _ => 1,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RemoteError::Program { .. } => Some(format!(
+                "install git {}.{} or newer (https://git-scm.com) and make sure `git` is on PATH",
+                MIN_GIT.0, MIN_GIT.1
+            )),
+            RemoteError::Certificate { .. } => Some(
+                "trust the host's CA: set `ca_cert = \"/path/to/ca.pem\"` in the profile of ~/.algorithmia/config, or SSL_CERT_FILE=/path/to/ca.pem".into(),
+            ),
+            RemoteError::KeyRejected { .. } => Some(
+                "check ALGORITHMIA_API_KEY (or the profile's `api_key`); the git host takes the algorithm's owner as user and the key as password".into(),
+            ),
+            RemoteError::Forbidden { .. } => Some(
+                "pushing needs a key that may manage the owner's algorithms (\"manage my algorithms\")".into(),
+            ),
+            RemoteError::NoCredentials { origin, .. } => Some(format!(
+                "algodeploy gives the key only to the configured git origin {origin}; remove the redirect or `insteadOf` rule, or set `git_server` in the profile to the host that serves the repositories"
+            )),
+            RemoteError::Insecure { .. } => Some(
+                "make the rewrite point at an https:// URL (plain http is allowed only to loopback)".into(),
+            ),
+            RemoteError::Timeout { .. } => Some("check the network and the git host, then run again".into()),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteError::Program { problem } => f.write_str(problem),
+            RemoteError::Certificate {
+                op,
+                url,
+                host,
+                message,
+            } => write!(
+                f,
+                "cannot {} the git remote `{url}`: the certificate of `{host}` is not trusted ({message})",
+                op.verb()
+            ),
+            RemoteError::KeyRejected { op, url, message } => write!(
+                f,
+                "cannot {} the git remote `{url}`: the git host rejected the API key ({message})",
+                op.verb()
+            ),
+            RemoteError::Forbidden { op, url, message } => write!(
+                f,
+                "cannot {} the git remote `{url}`: the API key may not do this ({message})",
+                op.verb()
+            ),
+            RemoteError::NoCredentials {
+                op,
+                url,
+                asked,
+                message,
+                ..
+            } => write!(
+                f,
+                "cannot {} the git remote `{url}`: git asked for credentials of {} ({message})",
+                op.verb(),
+                asked.join(", ")
+            ),
+            RemoteError::Insecure { url, rewritten } => write!(
+                f,
+                "the git remote `{url}` is rewritten to `{rewritten}`, plain http to a host that is not loopback; the key is not sent there"
+            ),
+            RemoteError::Rejected { url, reason } => {
+                write!(f, "the push to `{url}` was rejected: {reason}")
+            }
+            RemoteError::Timeout { op, url, after } => write!(
+                f,
+                "cannot {} the git remote `{url}`: git did not finish within {}",
+                op.verb(),
+                humantime::format_duration(*after)
+            ),
+            RemoteError::Failed { op, url, message } => {
+                write!(f, "cannot {} the git remote `{url}`: {message}", op.verb())
+            }
+            RemoteError::Garbled { op, url, what } => write!(
+                f,
+                "cannot {} the git remote `{url}`: git answered {what}",
+                op.verb()
+            ),
+            RemoteError::Io { what, .. } => write!(f, "cannot {what}"),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RemoteError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The `git` program's version, checked once per process.
+pub fn git_version() -> Result<(u32, u32, u32), RemoteError> {
+    static VERSION: OnceLock<Result<(u32, u32, u32), String>> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let output = std::process::Command::new("git")
+                .arg("--version")
+                .env("LC_ALL", "C")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| {
+                    format!(
+                        "the `git` program is needed for remote reads and pushes, and it could not be run ({e})"
+                    )
+                })?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let version = parse_version(&text).ok_or_else(|| {
+                format!(
+                    "`git --version` answered `{}`, not a version",
+                    sanitize::line(&text, None, 80)
+                )
+            })?;
+            if version < MIN_GIT {
+                return Err(format!(
+                    "git {}.{}.{} is too old: algodeploy needs git {}.{} or newer",
+                    version.0, version.1, version.2, MIN_GIT.0, MIN_GIT.1
+                ));
+            }
+            Ok(version)
+        })
+        .clone()
+        .map_err(|problem| RemoteError::Program { problem })
+}
+
+/// `git version 2.47.3` (and vendor suffixes such as `2.39.2.windows.1` or `(Apple Git-143)`).
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let word = text.split_whitespace().nth(2)?;
+    let mut parts = word.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+    });
+    let major = parts.next()?.ok()?;
+    let minor = parts.next()?.ok()?;
+    let patch = parts.next().and_then(Result::ok).unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+/// How to reach the algorithms' git host: its origin, the key to lend it, the trusted roots.
+/// One per run, shared by every manifest.
+pub struct Remotes {
+    origin: Option<Origin>,
+    key: ApiKey,
+    trust: Trust,
+    /// The PEM bundle for `GIT_SSL_CAINFO`, written once when the trust goes beyond the system.
+    bundle: OnceLock<Result<Option<Arc<tempfile::NamedTempFile>>, String>>,
+}
+
+impl std::fmt::Debug for Remotes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remotes")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `url.<base>.insteadOf` (or `pushInsteadOf`) rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rewrite {
+    base: String,
+    instead_of: String,
+    push: bool,
+}
+
+/// The URL git will use, and the rule that made it (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub url: String,
+    pub rule: Option<String>,
+}
+
+impl Remotes {
+    pub fn new(git_server: &str, key: ApiKey, trust: Trust) -> Remotes {
+        Remotes {
+            origin: Origin::of_url(git_server),
+            key,
+            trust,
+            bundle: OnceLock::new(),
+        }
+    }
+
+    /// The URL git will really use for `url`, after the user's rewrites (longest match wins;
+    /// a push prefers `pushInsteadOf`, as git does).
+    pub async fn effective(
+        &self,
+        root: &Path,
+        url: &str,
+        op: Op,
+    ) -> Result<Effective, RemoteError> {
+        let output = self
+            .git(
+                root,
+                &[
+                    "config",
+                    "-z",
+                    "--get-regexp",
+                    r"^url\..*\.(push)?insteadof$",
+                ],
+                None,
+                READ_TIMEOUT,
+                Op::Read,
+                url,
+            )
+            .await?;
+        // Exit 1 means no such configuration.
+        let rules = if output.status == Some(0) {
+            parse_rewrites(&output.stdout)
+        } else {
+            Vec::new()
+        };
+        Ok(rewrite(url, &rules, op == Op::Push))
+    }
+
+    /// The commit the remote's `master` points to, or `None` for an empty repository.
+    pub async fn master(
+        &self,
+        root: &Path,
+        url: &str,
+        user: &str,
+    ) -> Result<Option<String>, RemoteError> {
+        let effective = self.effective(root, url, Op::Read).await?;
+        self.check_insecure(url, &effective)?;
+        let output = self
+            .git_with_key(
+                root,
+                &["ls-remote", "--refs", "--", url, "refs/heads/master"],
+                user,
+                Op::Read,
+                &effective,
+                READ_TIMEOUT,
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut found = None;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (sha, name) = line.split_once('\t').ok_or_else(|| RemoteError::Garbled {
+                op: Op::Read,
+                url: effective.url.clone(),
+                what: format!(
+                    "`{}` instead of a ref",
+                    sanitize::line(line, Some(&self.key), 80)
+                ),
+            })?;
+            if name == "refs/heads/master" {
+                if !is_object_name(sha) {
+                    return Err(RemoteError::Garbled {
+                        op: Op::Read,
+                        url: effective.url.clone(),
+                        what: format!(
+                            "`{}`, not a commit hash, for `master`",
+                            sanitize::line(sha, Some(&self.key), 80)
+                        ),
+                    });
+                }
+                found = Some(sha.to_ascii_lowercase());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Push `commit` to the remote's `master`: a fast-forward, or with `lease` (the commit the
+    /// remote `master` must still be on) a forced push that fails if anyone moved it.
+    pub async fn push(
+        &self,
+        root: &Path,
+        url: &str,
+        user: &str,
+        commit: &str,
+        lease: Option<&str>,
+    ) -> Result<Effective, RemoteError> {
+        let effective = self.effective(root, url, Op::Push).await?;
+        self.check_insecure(url, &effective)?;
+        let lease_arg = lease.map(|sha| format!("--force-with-lease=refs/heads/master:{sha}"));
+        let refspec = format!("{commit}:refs/heads/master");
+        let mut args = vec!["push", "--porcelain", "--no-progress"];
+        if let Some(lease) = &lease_arg {
+            args.push(lease);
+        }
+        args.extend(["--", url, &refspec]);
+        // A refused ref makes git exit 1; `git_with_key` hands that output back, and the
+        // porcelain lines say why.
+        let output = self
+            .git_with_key(root, &args, user, Op::Push, &effective, PUSH_TIMEOUT)
+            .await?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if let Some(reason) = porcelain_rejection(&text) {
+            return Err(RemoteError::Rejected {
+                url: effective.url.clone(),
+                reason: sanitize::line(&reason, Some(&self.key), 300),
+            });
+        }
+        Ok(effective)
+    }
+
+    fn check_insecure(&self, url: &str, effective: &Effective) -> Result<(), RemoteError> {
+        if let Ok(parsed) = reqwest::Url::parse(&effective.url)
+            && parsed.scheme() == "http"
+            && !parsed.host_str().is_some_and(crate::config::is_loopback)
+        {
+            return Err(RemoteError::Insecure {
+                url: url.to_string(),
+                rewritten: effective.url.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The bundle of trusted roots for git, when there is more than the system store.
+    fn bundle(&self, root: &Path) -> Result<Option<Arc<tempfile::NamedTempFile>>, RemoteError> {
+        self.bundle
+            .get_or_init(|| {
+                if !self.trust.extra {
+                    return Ok(None);
+                }
+                // What git itself was told to trust stays trusted: GIT_SSL_CAINFO and the
+                // user's http.sslCAInfo join the bundle that replaces them.
+                let mut more = Vec::new();
+                let configured = std::process::Command::new("git")
+                    .args(["config", "--get", "http.sslcainfo"])
+                    .current_dir(root)
+                    .stdin(Stdio::null())
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+                for path in [std::env::var("GIT_SSL_CAINFO").ok(), configured]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Ok(certs) = crate::trust::read_pem(Path::new(&path)) {
+                        more.extend(certs);
+                    }
+                }
+                self.trust
+                    .git_bundle(&more)
+                    .map(|f| Some(Arc::new(f)))
+                    .map_err(|e| format!("cannot write the CA bundle for git: {e}"))
+            })
+            .clone()
+            .map_err(|problem| RemoteError::Program { problem })
+    }
+
+    /// Run git with the key lent for the configured origin only.
+    async fn git_with_key(
+        &self,
+        root: &Path,
+        args: &[&str],
+        user: &str,
+        op: Op,
+        effective: &Effective,
+        timeout: Duration,
+    ) -> Result<GitOutput, RemoteError> {
+        let lender = match &self.origin {
+            Some(origin) => Some(
+                Lender::start(origin.clone(), user.to_string(), self.key.clone()).map_err(
+                    |source| RemoteError::Io {
+                        what: "start the credential helper for git",
+                        source,
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        let output = self
+            .git(root, args, lender.as_ref(), timeout, op, &effective.url)
+            .await?;
+        if output.status == Some(0) {
+            return Ok(output);
+        }
+        let asked = lender.as_ref().map(Lender::asked).unwrap_or_default();
+        let message = git_message(&output.stderr, &self.key);
+        let shown = effective.url.clone();
+        let lower = message.to_ascii_lowercase();
+        if op == Op::Push && porcelain_rejection(&String::from_utf8_lossy(&output.stdout)).is_some()
+        {
+            return Ok(output);
+        }
+        let host = reqwest::Url::parse(&effective.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| effective.url.clone());
+        Err(if is_certificate_problem(&lower) {
+            RemoteError::Certificate {
+                op,
+                url: shown,
+                host,
+                message,
+            }
+        } else if asked.rejected || (asked.given > 0 && lower.contains("authentication failed")) {
+            RemoteError::KeyRejected {
+                op,
+                url: shown,
+                message,
+            }
+        } else if lower.contains("403") || lower.contains("forbidden") {
+            RemoteError::Forbidden {
+                op,
+                url: shown,
+                message,
+            }
+        } else if !asked.refused.is_empty() {
+            RemoteError::NoCredentials {
+                op,
+                url: shown,
+                asked: asked.refused,
+                origin: self.origin.as_ref().map_or_else(String::new, Origin::url),
+                message,
+            }
+        } else {
+            RemoteError::Failed {
+                op,
+                url: shown,
+                message,
+            }
+        })
+    }
+
+    /// Run git in `root` (its own process group, killed on timeout or when this future is
+    /// dropped), with the lender's helper configured for the origin when given.
+    async fn git(
+        &self,
+        root: &Path,
+        args: &[&str],
+        lender: Option<&Lender>,
+        timeout: Duration,
+        op: Op,
+        shown: &str,
+    ) -> Result<GitOutput, RemoteError> {
+        git_version()?;
+        let mut command = tokio::process::Command::new("git");
+        command
+            .current_dir(root)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GCM_INTERACTIVE", "never")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let (Some(lender), Some(origin)) = (lender, &self.origin) {
+            let exe = std::env::current_exe().map_err(|source| RemoteError::Io {
+                what: "find the algodeploy program for git's credential helper",
+                source,
+            })?;
+            let scope = origin.url();
+            // An empty helper resets the list for this origin: the user's helpers (a `store`
+            // helper would write the key to disk on success) never see it.
+            command
+                .arg("-c")
+                .arg(format!("credential.{scope}.helper="))
+                .arg("-c")
+                .arg(format!(
+                    "credential.{scope}.helper=!{} git-credential",
+                    shell_quote(&exe.to_string_lossy())
+                ))
+                .envs(lender.env());
+            if let Some(bundle) = self.bundle(root)? {
+                command.env("GIT_SSL_CAINFO", bundle.path());
+            }
+        }
+        command.args(args);
+        let child = command.spawn().map_err(|e| RemoteError::Program {
+            problem: format!("cannot run `git`: {e}"),
+        })?;
+        let guard = GroupGuard(child.id());
+        let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
+        let output = match waited {
+            Ok(Ok(output)) => output,
+            Ok(Err(source)) => {
+                return Err(RemoteError::Io {
+                    what: "run git",
+                    source,
+                });
+            }
+            Err(_) => {
+                drop(guard);
+                return Err(RemoteError::Timeout {
+                    op,
+                    url: shown.to_string(),
+                    after: timeout,
+                });
+            }
+        };
+        std::mem::forget(guard);
+        Ok(GitOutput {
+            status: output.status.code(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
+    }
+}
+
+struct GitOutput {
+    status: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Kills git's whole process group (git, git-remote-https, ssh, helpers) unless forgotten.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill(2) with a negative pid signals the group the child leads; the
+            // child was started with process_group(0), so the group is git's own.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// git's messages, sanitised: `fatal:`/`error:`/`remote:` lines first, at most a few.
+fn git_message(stderr: &[u8], key: &ApiKey) -> String {
+    let text = sanitize::lines(&String::from_utf8_lossy(stderr), Some(key), 2000);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .collect();
+    if lines.is_empty() {
+        return "git gave no message".into();
+    }
+    let mut shown: Vec<&str> = lines.iter().rev().take(6).copied().collect();
+    shown.reverse();
+    shown.join("; ")
+}
+
+fn is_certificate_problem(lower: &str) -> bool {
+    [
+        "ssl certificate problem",
+        "certificate verify failed",
+        "server certificate verification failed",
+        "unable to get local issuer certificate",
+        "self-signed certificate",
+        "self signed certificate",
+        "certificate is not trusted",
+        "issuer certificate",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// The reason of a refused ref in `git push --porcelain` output (`!\tsrc:dst\t[rejected] (…)`).
+fn porcelain_rejection(stdout: &str) -> Option<String> {
+    let line = stdout.lines().find(|l| l.starts_with('!'))?;
+    let summary = line.split('\t').nth(2).unwrap_or(line).trim();
+    Some(
+        if summary.contains("non-fast-forward") || summary.contains("fetch first") {
+            "the remote `master` has commits that HEAD does not contain (not a fast-forward); merge them first".to_string()
+        } else if summary.contains("stale info") {
+            "the remote `master` moved since it was read (someone pushed); plan again".to_string()
+        } else {
+            summary.to_string()
+        },
+    )
+}
+
+/// 40 (SHA-1) or 64 (SHA-256) hex digits.
+pub fn is_object_name(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `git config -z --get-regexp` output: `key\nvalue\0` entries.
+fn parse_rewrites(stdout: &[u8]) -> Vec<Rewrite> {
+    String::from_utf8_lossy(stdout)
+        .split('\0')
+        .filter_map(|entry| {
+            let (key, value) = entry.split_once('\n')?;
+            let lower = key.to_ascii_lowercase();
+            let (rest, push) = if let Some(rest) = lower.strip_suffix(".pushinsteadof") {
+                (rest.len(), true)
+            } else if let Some(rest) = lower.strip_suffix(".insteadof") {
+                (rest.len(), false)
+            } else {
+                return None;
+            };
+            // The base keeps its case: only the section and variable names are case-blind.
+            let base = key.get(4..rest)?.to_string();
+            Some(Rewrite {
+                base,
+                instead_of: value.to_string(),
+                push,
+            })
+        })
+        .collect()
+}
+
+/// git's rule (remote.c `alias_url`): the longest matching prefix wins; a push looks at
+/// `pushInsteadOf` first and falls back to `insteadOf`.
+fn rewrite(url: &str, rules: &[Rewrite], push: bool) -> Effective {
+    let best = |want_push: bool| {
+        rules
+            .iter()
+            .filter(|r| {
+                r.push == want_push && !r.instead_of.is_empty() && url.starts_with(&r.instead_of)
+            })
+            .max_by_key(|r| r.instead_of.len())
+    };
+    let chosen = if push {
+        best(true).or_else(|| best(false))
+    } else {
+        best(false)
+    };
+    match chosen {
+        Some(rule) => Effective {
+            url: format!("{}{}", rule.base, &url[rule.instead_of.len()..]),
+            rule: Some(format!(
+                "url.{}.{} = {}",
+                rule.base,
+                if rule.push {
+                    "pushInsteadOf"
+                } else {
+                    "insteadOf"
+                },
+                rule.instead_of
+            )),
+        },
+        None => Effective {
+            url: url.to_string(),
+            rule: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_with_vendor_suffixes() {
+        assert_eq!(parse_version("git version 2.47.3\n"), Some((2, 47, 3)));
+        assert_eq!(
+            parse_version("git version 2.39.2.windows.1"),
+            Some((2, 39, 2))
+        );
+        assert_eq!(
+            parse_version("git version 2.37.1 (Apple Git-137.1)"),
+            Some((2, 37, 1))
+        );
+        assert_eq!(parse_version("git version 2.9"), Some((2, 9, 0)));
+        assert_eq!(parse_version("nonsense"), None);
+    }
+
+    #[test]
+    fn rewrites_follow_gits_longest_match_and_push_preference() {
+        let rules = parse_rewrites(
+            b"url.https://mirror.example/.insteadof\nhttps://git.example/\0url.https://mirror.example/deep/.insteadof\nhttps://git.example/git/\0url.ssh://push.example/.pushinsteadof\nhttps://git.example/\0",
+        );
+        assert_eq!(rules.len(), 3);
+        let read = rewrite("https://git.example/git/a/b.git", &rules, false);
+        assert_eq!(read.url, "https://mirror.example/deep/a/b.git");
+        let push = rewrite("https://git.example/git/a/b.git", &rules, true);
+        assert_eq!(push.url, "ssh://push.example/git/a/b.git");
+        assert_eq!(
+            rewrite("https://other/x", &rules, true).url,
+            "https://other/x"
+        );
+    }
+
+    #[test]
+    fn porcelain_rejections_are_explained() {
+        let out = "To http://x/git/a/b.git\n!\tabc:refs/heads/master\t[rejected] (non-fast-forward)\nDone\n";
+        assert!(
+            porcelain_rejection(out)
+                .unwrap()
+                .contains("not a fast-forward")
+        );
+        let out = "To http://x\n!\tabc:refs/heads/master\t[rejected] (stale info)\nDone\n";
+        assert!(porcelain_rejection(out).unwrap().contains("moved since"));
+        assert_eq!(
+            porcelain_rejection("To x\n*\tabc:refs/heads/master\t[new branch]\nDone\n"),
+            None
+        );
+    }
+}

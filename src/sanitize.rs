@@ -1,0 +1,159 @@
+//! The one sanitiser for text that came from a server (the API, the git host, a proxy) or from
+//! the `git` program relaying one: before any of it reaches a terminal, a log or a file, the
+//! exact API key and anything shaped like one are redacted, ANSI escapes and other control
+//! characters are removed, and the length is capped.
+
+use crate::config::ApiKey;
+
+/// What stands where a key was.
+pub const REDACTED: &str = "(redacted)";
+
+/// One line: every run of white space and control characters becomes one space.
+pub fn line(text: &str, key: Option<&ApiKey>, max_chars: usize) -> String {
+    let clean = lines(text, key, usize::MAX);
+    let joined = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    cap(&joined, max_chars)
+}
+
+/// Several lines kept as lines (git's own messages), each stripped, at most `max_chars` in all.
+pub fn lines(text: &str, key: Option<&ApiKey>, max_chars: usize) -> String {
+    let mut text = text.to_string();
+    if let Some(key) = key.map(ApiKey::expose).filter(|k| !k.is_empty()) {
+        text = text.replace(key, REDACTED);
+    }
+    let stripped = strip_controls(&text);
+    let redacted: Vec<String> = stripped
+        .split('\n')
+        .map(|l| {
+            l.split(' ')
+                .map(redact_word)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    cap(redacted.join("\n").trim_matches('\n'), max_chars)
+}
+
+fn cap(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// ANSI escape sequences (CSI and OSC) removed; other control characters but newline and tab
+/// become spaces; `\r` (git's progress lines) ends a line.
+fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    // Parameters and intermediates, then one final byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    chars.next();
+                    // Until BEL or ESC \.
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\n' => out.push('\n'),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => out.push('\n'),
+            '\t' => out.push(' '),
+            c if c.is_control() => out.push(' '),
+            // Bidirectional overrides can make text read differently from what it is.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A word holding something key-shaped (28 characters starting `sim`, alone or inside
+/// punctuation, a URL's user info or a header) is replaced.
+fn redact_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.len() >= 28 && token.contains("sim") && has_key_inside(token) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in word.chars() {
+        if c.is_ascii_alphanumeric() || "+/=_-".contains(c) {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+/// Whether any 28-character window starting at `sim` looks like a key (base64 of
+/// `user:sim…` is handled by the exact-key replacement, not here).
+fn has_key_inside(token: &str) -> bool {
+    token
+        .match_indices("sim")
+        .any(|(i, _)| token.len() >= i + 28)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_escapes_and_controls_are_removed() {
+        let key = ApiKey::new("simExactKey0000000000000000x".into());
+        let text = "denied \u{1b}[31mred\u{1b}[0m for simExactKey0000000000000000x and simOTHERSHAPEDKEY000000000000 \u{7}bell";
+        let got = line(text, Some(&key), 200);
+        assert_eq!(got, "denied red for (redacted) and (redacted) bell");
+    }
+
+    #[test]
+    fn key_shapes_inside_punctuation_and_urls() {
+        let got = line(
+            "https://demo:simAAAAAAAAAAAAAAAAAAAAAAAAA@host/x \"simBBBBBBBBBBBBBBBBBBBBBBBBB\"",
+            None,
+            200,
+        );
+        assert!(!got.contains("simA") && !got.contains("simB"), "{got}");
+        assert!(got.starts_with("https://demo:(redacted)@host/x"), "{got}");
+    }
+
+    #[test]
+    fn lines_are_kept_and_length_is_capped() {
+        let got = lines(
+            "remote: one\r\nremote: two\n\u{1b}]0;title\u{7}three",
+            None,
+            200,
+        );
+        assert_eq!(got, "remote: one\nremote: two\nthree");
+        assert_eq!(line(&"x".repeat(500), None, 10).chars().count(), 10);
+    }
+}
