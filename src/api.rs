@@ -350,6 +350,11 @@ pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<
         {
             return Some(e.to_string());
         }
+        // Connectors box their errors in types of their own; rustls' text is distinctive.
+        let text = current.to_string();
+        if text.starts_with("invalid peer certificate") {
+            return Some(text);
+        }
         next = current.source();
     }
     None
@@ -579,7 +584,7 @@ impl Client {
     /// Whether the key is accepted and may read `owner`'s algorithms (`doctor`): the first page
     /// of the owner's list.
     pub async fn probe_read(&self, owner: &str) -> Result<(), ApiError> {
-        let path = format!("/algorithms/{owner}");
+        let path = format!("/users/{owner}/algorithms");
         self.send("GET", &path, &[("limit", "1".to_string())], None)
             .await
             .map(|_| ())

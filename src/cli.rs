@@ -130,6 +130,13 @@ pub struct EmulatorArgs {
     /// The token for /_emulator endpoints; without it, one is made and printed
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the API is. The key never comes from a flag: ALGORITHMIA_API_KEY or the profile.

@@ -291,7 +291,7 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
                 }
                 Err(e) => {
                     let hint = e.hint();
-                    checks.push(Check::fail("git read", e.exit_code().max(1).min(5), e.to_string(), hint));
+                    checks.push(Check::fail("git read", if e.exit_code() == 5 { 5 } else { 1 }, e.to_string(), hint));
                 }
             }
         }

@@ -109,16 +109,6 @@ impl std::error::Error for GitError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn short_takes_characters_not_bytes() {
-        assert_eq!(super::short("0123456789abcdef"), "0123456");
-        assert_eq!(super::short("ééééééééé"), "ééééééé");
-        assert_eq!(super::short("abc"), "abc");
-    }
-}
-
 /// Inspect the repository that holds `manifest`.
 pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
     let folder = manifest
@@ -196,4 +186,14 @@ pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
 /// The algorithm's repository URL on the git server.
 pub fn remote_url(git_server: &str, owner: &str, name: &str) -> String {
     format!("{git_server}/git/{owner}/{name}.git")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_takes_characters_not_bytes() {
+        assert_eq!(super::short("0123456789abcdef"), "0123456");
+        assert_eq!(super::short("ééééééééé"), "ééééééé");
+        assert_eq!(super::short("abc"), "abc");
+    }
 }

@@ -132,6 +132,8 @@ pub struct Emulator {
     pub url: String,
     _temp: Option<tempfile::TempDir>,
     args: Vec<String>,
+    /// The CA to trust for an HTTPS emulator.
+    pub ca: Option<PathBuf>,
 }
 
 pub const KEY: &str = "simDemoKeyForTests0000000001";
@@ -177,6 +179,7 @@ impl Emulator {
             url: String::new(),
             _temp: None,
             args,
+            ca: None,
         };
         emulator.spawn();
         emulator
@@ -238,7 +241,14 @@ impl Emulator {
     }
 
     pub fn host(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+    }
+
+    /// The port the emulator listens on.
+    pub fn port(&self) -> u16 {
+        self.host().rsplit(':').next().unwrap().parse().unwrap()
     }
 
     /// A blocking HTTP request with a key (`Simple` scheme); returns status and JSON body.
@@ -249,7 +259,7 @@ impl Emulator {
         key: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = http();
+        let client = self.client();
         let mut request = client.request(method.parse().unwrap(), format!("{}{path}", self.url));
         if let Some(key) = key {
             request = request.header("Authorization", format!("Simple {key}"));
@@ -274,7 +284,7 @@ impl Emulator {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = http();
+        let client = self.client();
         let mut request = client
             .request(method.parse().unwrap(), format!("{}{path}", self.url))
             .header("Authorization", format!("Bearer {ADMIN}"));
@@ -288,6 +298,14 @@ impl Emulator {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// A client for this emulator (trusting its CA when it serves HTTPS).
+    pub fn client(&self) -> reqwest::blocking::Client {
+        match &self.ca {
+            Some(ca) => https(ca),
+            None => http(),
+        }
     }
 
     /// Create a Python algorithm `name` for owner `demo` with demo's key.
@@ -479,6 +497,18 @@ impl Deploy {
         self.run_with(args, &[("ALGORITHMIA_API_KEY", KEY)])
     }
 
+    /// The HOME that algodeploy runs with (for `~/.algorithmia/config`).
+    pub fn home(&self) -> &std::path::Path {
+        self.home.path()
+    }
+
+    /// Write `~/.algorithmia/config`.
+    pub fn profile(&self, text: &str) {
+        let dir = self.home.path().join(".algorithmia");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), text).unwrap();
+    }
+
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.command(args)
             .envs(env.iter().copied())
@@ -530,6 +560,75 @@ impl Deploy {
     pub fn clear_log(&self) {
         self.emulator.admin("DELETE", "/_emulator/requests", None);
     }
+}
+
+/// A throwaway certificate authority and a server certificate it issued for `127.0.0.1` and
+/// `localhost`, as PEM files in a folder of their own.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} test CA"));
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} emulator"));
+        let leaf = params.signed_by(&leaf_key, &issuer).unwrap();
+        let write = |file: &str, text: String| {
+            let path = dir.path().join(file);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", leaf.pem()),
+            key: write("server.key", leaf_key.serialize_pem()),
+            dir,
+        }
+    }
+
+    /// The emulator flags that serve HTTPS with this certificate.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--tls-cert".into(),
+            self.cert.display().to_string(),
+            "--tls-key".into(),
+            self.key.display().to_string(),
+        ]
+    }
+}
+
+/// A blocking HTTP client that trusts `ca` (for tests against an HTTPS emulator).
+pub fn https(ca: &std::path::Path) -> reqwest::blocking::Client {
+    let _ = http();
+    let pem = std::fs::read(ca).unwrap();
+    reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap()
 }
 
 /// Snapshot filters for what changes between runs: ports, commit hashes, ids, temp paths.

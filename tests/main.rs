@@ -3,6 +3,7 @@
 mod harness;
 
 mod cli;
+mod clusters;
 mod conformance;
 mod deploy;
 mod emulator;

@@ -93,7 +93,7 @@ pub async fn handle(
         Err(e) => return (e.response(), None),
     };
     let owner = Some(grant.owner.clone());
-    let base = base_url(&request);
+    let base = base_url(state, &request);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
@@ -152,13 +152,21 @@ fn authenticate(state: &State, request: &Request<Incoming>) -> Result<Grant, Api
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, 2002, "unknown or invalid API key"))
 }
 
-fn base_url(request: &Request<Incoming>) -> String {
+/// The root for links in answers: the request's `Host` when it is a plain host[:port], else
+/// the listening address (a `Host` is client input, never echoed unchecked).
+fn base_url(state: &State, request: &Request<Incoming>) -> String {
     let host = request
         .headers()
         .get("host")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .map_or_else(|| state.local.to_string(), str::to_owned);
+    format!("{}://{host}", state.scheme)
 }
 
 fn is_uuid(text: &str) -> bool {

@@ -43,6 +43,8 @@ pub struct Options {
     pub latency: Duration,
     pub fail_rate: f64,
     pub admin_token: Option<String>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Options {
@@ -96,7 +98,27 @@ impl Options {
                 args.build_seconds
             ));
         }
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "`--tls-cert` and `--tls-key` go together: the certificate chain and its private key, both PEM".into(),
+                );
+            }
+        };
+        let mut owners: HashMap<&str, &str> = HashMap::new();
+        for (owner, key, _) in &keys {
+            if let Some(first) = owners.insert(key.as_str(), owner.as_str())
+                && first != owner
+            {
+                return Err(format!(
+                    "one key is given for two owners, `{first}` and `{owner}`; each key belongs to one owner"
+                ));
+            }
+        }
         Ok(Options {
+            tls,
             listen: args.listen,
             data_dir: args.data_dir.clone(),
             keys,
@@ -126,6 +148,11 @@ pub enum Error {
     Runtime {
         source: std::io::Error,
     },
+    /// A `--tls-cert` or `--tls-key` file that cannot be used.
+    Tls {
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -145,6 +172,9 @@ impl std::fmt::Display for Error {
                 "the emulator's git host needs the `git` command, which is not on PATH"
             ),
             Error::Runtime { .. } => write!(f, "cannot start the async runtime"),
+            Error::Tls { path, reason } => {
+                write!(f, "cannot serve TLS with `{}`: {reason}", path.display())
+            }
         }
     }
 }
@@ -156,7 +186,7 @@ impl std::error::Error for Error {
             | Error::DataDir { source, .. }
             | Error::Runtime { source } => Some(source),
             Error::Database { source, .. } => Some(source),
-            Error::GitMissing => None,
+            Error::GitMissing | Error::Tls { .. } => None,
         }
     }
 }
@@ -177,6 +207,10 @@ pub struct State {
     pub fail_rate: f64,
     pub admin_token: String,
     pub control: Mutex<control::Control>,
+    /// `http` or `https`, for the links the API answers with.
+    pub scheme: &'static str,
+    /// The listening address, for links when a request's `Host` is missing or malformed.
+    pub local: SocketAddr,
 }
 
 impl State {
@@ -280,24 +314,33 @@ async fn serve(options: Options) -> Result<(), Error> {
         source,
     })?;
 
-    let mut keys = options.keys.clone();
-    if keys.is_empty() {
-        let key = new_key();
-        let _ = writeln!(
-            std::io::stderr(),
-            "no --key given: made a key for owner `demo`\nexport ALGORITHMIA_API_KEY={key}"
-        );
-        keys.push(("demo".into(), key, true));
-    }
-    let grants = keys
-        .into_iter()
-        .map(|(owner, key, manage)| (key, Grant { owner, manage }))
-        .collect();
+    let mut store = store;
+    let grants = settle_keys(&mut store, &options.keys).map_err(|source| Error::Database {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let acceptor = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
     let admin_token = options
         .admin_token
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     let state = Arc::new(State {
+        scheme,
+        local,
         store: Mutex::new(store),
         grants,
         data_dir,
@@ -325,43 +368,70 @@ async fn serve(options: Options) -> Result<(), Error> {
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|source| Error::Runtime { source })?;
 
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| Error::Bind {
-        addr: options.listen,
-        source,
-    })?;
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{local}");
+        let _ = writeln!(out, "listening on {scheme}://{local}");
         let _ = out.flush();
     }
     tracing::info!(%local, "emulator listening");
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                let service = hyper::service::service_fn(move |request| {
-                    let state = state.clone();
-                    async move { handle(state, request).await }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-            }
+        // At the cap no connection is accepted: new clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore stays open"),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors (EMFILE) and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
+        let state = state.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let state = state.clone();
+            async move { handle(state, request).await }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        match &acceptor {
+            None => {
+                let connection = graceful
+                    .watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let connection = watcher.watch(
+                        builder.serve_connection(hyper_util::rt::TokioIo::new(tls), service),
+                    );
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
         }
     }
     drop(listener);
@@ -380,6 +450,132 @@ fn builds_resume(state: &Arc<State>) {
         let state = state.clone();
         tokio::spawn(async move { run_build(state, build.seq).await });
     }
+}
+
+/// Open connections served at once; past it, new ones wait to be accepted.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// How long a client may take to send a request's headers (or the TLS handshake).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The keys of this data folder: those stored by earlier starts, plus the ones given now (a
+/// given key replaces a stored one). With none at all, one is made for `demo` and stored; a
+/// key made earlier is printed again, not replaced.
+fn settle_keys(
+    store: &mut Store,
+    given: &[(String, String, bool)],
+) -> rusqlite::Result<HashMap<String, Grant>> {
+    let keys = store.transaction(|tx| {
+        let stored = tx.keys()?;
+        for (owner, key, manage) in given {
+            if let Some(old) = stored.iter().find(|s| s.key == *key && s.owner != *owner) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: a key stored for owner `{}` is now given for `{owner}`",
+                    old.owner
+                );
+            }
+            tx.put_key(&store::StoredKey {
+                key: key.clone(),
+                owner: owner.clone(),
+                manage: *manage,
+                generated: false,
+            })?;
+        }
+        if given.is_empty() {
+            match stored.iter().find(|s| s.generated) {
+                Some(made) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "no --key given: using the key made earlier for owner `{}`\nexport ALGORITHMIA_API_KEY={}",
+                        made.owner, made.key
+                    );
+                }
+                None if stored.is_empty() => {
+                    let key = new_key();
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "no --key given: made a key for owner `demo`\nexport ALGORITHMIA_API_KEY={key}"
+                    );
+                    tx.put_key(&store::StoredKey {
+                        key,
+                        owner: "demo".into(),
+                        manage: true,
+                        generated: true,
+                    })?;
+                }
+                None => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "no --key given: using the {} stored in the data folder",
+                        if stored.len() == 1 { "key".to_string() } else { format!("{} keys", stored.len()) }
+                    );
+                }
+            }
+        }
+        tx.keys()
+    })?;
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            (
+                k.key,
+                Grant {
+                    owner: k.owner,
+                    manage: k.manage,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The TLS acceptor for `--tls-cert` (a chain, leaf first) and `--tls-key`, checked before
+/// anything listens: unreadable files, no certificate, no key, or a key of another
+/// certificate are errors naming the file.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, Error> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |path: &std::path::Path, reason: String| Error::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(cert).map_err(|e| bad(cert, e.to_string()))?;
+    let chain = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, format!("not valid PEM ({e})")))?;
+    if chain.is_empty() {
+        return Err(bad(
+            cert,
+            "it holds no `-----BEGIN CERTIFICATE-----` section".into(),
+        ));
+    }
+    let text = std::fs::read(key).map_err(|e| bad(key, e.to_string()))?;
+    let private = PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
+        bad(
+            key,
+            format!("no private key in it (PKCS#8, PKCS#1 or SEC1 PEM): {e}"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            bad(
+                key,
+                format!(
+                    "it cannot be used with the certificate in `{}` ({e})",
+                    cert.display()
+                ),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A new standard-format key: 28 characters starting `sim`.

@@ -89,7 +89,22 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (algorithm_id, git_hash),
     UNIQUE (algorithm_id, semantic_version)
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    manage INTEGER NOT NULL,
+    generated INTEGER NOT NULL DEFAULT 0
+);
 ";
+
+/// A stored API key: given with `--key` / `--read-only-key` once, or made at first start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub key: String,
+    pub owner: String,
+    pub manage: bool,
+    pub generated: bool,
+}
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
@@ -163,6 +178,31 @@ const BUILD_COLUMNS: &str =
 const VERSION_COLUMNS: &str = "algorithm_id, git_hash, version_uuid, build_seq, semantic_version, published_seq, release_notes, sample_input, sample_output, callability";
 
 impl Tx<'_> {
+    pub fn keys(&self) -> Result<Vec<StoredKey>> {
+        let mut statement = self
+            .tx
+            .prepare("SELECT key, owner, manage, generated FROM api_keys ORDER BY rowid")?;
+        statement
+            .query_map([], |row| {
+                Ok(StoredKey {
+                    key: row.get(0)?,
+                    owner: row.get(1)?,
+                    manage: row.get(2)?,
+                    generated: row.get(3)?,
+                })
+            })?
+            .collect()
+    }
+
+    pub fn put_key(&self, key: &StoredKey) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO api_keys (key, owner, manage, generated) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO UPDATE SET owner = ?2, manage = ?3, generated = ?4",
+            params![key.key, key.owner, key.manage, key.generated],
+        )?;
+        Ok(())
+    }
+
     pub fn algorithm_by_name(&self, owner: &str, name: &str) -> Result<Option<Algorithm>> {
         self.tx
             .query_row(
