@@ -103,6 +103,57 @@ pub enum ApiError {
     },
 }
 
+/// The most bytes a paged list may add up to (hundreds of versions are a few MiB).
+const MAX_PAGED: usize = 32 * 1024 * 1024;
+
+/// How a page-limit failure starts (builds stop quietly there; other lists fail).
+const PAGE_LIMIT: &str = "read the most pages allowed";
+
+/// A build from the server, checked before use: a commit is 40 (or 64) hex digits.
+fn checked_build(wire: &WireBuild, url: &str) -> Result<BuildInfo, ApiError> {
+    if !crate::remote::is_object_name(&wire.commit_sha) {
+        return Err(bad_value(url, "a build's `commit_sha`", &wire.commit_sha));
+    }
+    Ok(BuildInfo {
+        id: crate::sanitize::line(&wire.build_id, None, 100),
+        commit: wire.commit_sha.to_ascii_lowercase(),
+        status: wire.status.clone(),
+    })
+}
+
+/// A published version from the server, checked before use.
+fn checked_version(mut version: PublishedVersion, url: &str) -> Result<PublishedVersion, ApiError> {
+    if !crate::remote::is_object_name(&version.git_hash) {
+        return Err(bad_value(url, "a version's `git_hash`", &version.git_hash));
+    }
+    version.git_hash = version.git_hash.to_ascii_lowercase();
+    if version.semantic_version.len() > 40
+        || !version
+            .semantic_version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+    {
+        return Err(bad_value(
+            url,
+            "a version's `semantic_version`",
+            &version.semantic_version,
+        ));
+    }
+    Ok(version)
+}
+
+fn bad_value(url: &str, what: &str, value: &str) -> ApiError {
+    ApiError::Decode {
+        url: url.to_string(),
+        status: 200,
+        reason: format!(
+            "{what} is `{}`, not what the API defines",
+            crate::sanitize::line(value, None, 60)
+        ),
+        excerpt: String::new(),
+    }
+}
+
 /// The longest `Retry-After` honoured; a server asking for more gets this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -116,6 +167,37 @@ pub fn retry_policy() -> backon::ExponentialBuilder {
         .with_jitter()
         .with_max_times(6)
         .with_total_delay(Some(Duration::from_secs(90)))
+}
+
+/// The documented bound on waiting between retries (90 s in all), kept whatever the server
+/// asks for in `Retry-After`: each wait is the backoff's, or the server's (clamped to 30 s), and
+/// the retries stop when the next wait would pass the total.
+#[derive(Debug, Default)]
+pub struct RetryBudget {
+    waited: std::sync::Mutex<Duration>,
+}
+
+/// The total wait across retries of one request.
+pub const RETRY_BUDGET: Duration = Duration::from_secs(90);
+
+impl RetryBudget {
+    /// The next wait, or `None` to stop retrying.
+    pub fn next(&self, error: &ApiError, backoff: Option<Duration>) -> Option<Duration> {
+        let backoff = backoff?;
+        let wait = match error.retry_after() {
+            Some(wait) => wait.max(Duration::from_millis(100)),
+            None => backoff,
+        };
+        let mut waited = self
+            .waited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *waited + wait > RETRY_BUDGET {
+            return None;
+        }
+        *waited += wait;
+        Some(wait)
+    }
 }
 
 impl ApiError {
@@ -516,22 +598,53 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, ApiError> {
+        self.read_with(path, query, |_| {}).await
+    }
+
+    async fn read_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        sized: impl Fn(usize),
+    ) -> Result<T, ApiError> {
         use backon::Retryable;
-        (|| async { self.json::<T>("GET", path, query, None).await })
-            .retry(retry_policy())
-            .when(ApiError::is_retryable)
-            .adjust(|e, backoff| match (e.retry_after(), backoff) {
-                (Some(wait), Some(_)) => Some(wait.max(Duration::from_millis(100))),
-                _ => backoff,
+        let budget = RetryBudget::default();
+        (|| async {
+            let (status, bytes) = self.send("GET", path, query, None).await?;
+            sized(bytes.len());
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                url: self.url(path),
+                status,
+                reason: format!("not the JSON the spec describes ({e})"),
+                excerpt: excerpt(&bytes, Some(&self.key)),
             })
-            .notify(|e, wait| {
-                let line = format!("retrying in {:.1}s: {e}", wait.as_secs_f64());
-                tracing::debug!("{line}");
-                if let Some(notify) = &self.notify {
-                    notify(&line);
-                }
+        })
+        .retry(retry_policy())
+        .when(ApiError::is_retryable)
+        .adjust(|e, backoff| budget.next(e, backoff))
+        .notify(|e, wait| {
+            let line = format!("retrying in {:.1}s: {e}", wait.as_secs_f64());
+            tracing::debug!("{line}");
+            if let Some(notify) = &self.notify {
+                notify(&line);
+            }
+        })
+        .await
+    }
+
+    /// [`Client::read`] that also says how large the body was (for paging limits).
+    async fn read_sized<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(T, usize), ApiError> {
+        let size = std::sync::atomic::AtomicUsize::new(0);
+        let value = self
+            .read_with(path, query, |bytes| {
+                size.store(bytes, std::sync::atomic::Ordering::Relaxed);
             })
-            .await
+            .await?;
+        Ok((value, size.load(std::sync::atomic::Ordering::Relaxed)))
     }
 
     async fn json<T: DeserializeOwned>(
@@ -610,35 +723,27 @@ impl Client {
         name: &str,
     ) -> Result<Vec<PublishedVersion>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/versions");
+        let base = [
+            ("published", "true".to_string()),
+            ("limit", "100".to_string()),
+        ];
+        let pages: Vec<WireAlgorithm> = match self.pages(&path, &base, 100, |_| false).await {
+            Ok(all) => all,
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let url = self.url(&path);
         let mut versions = Vec::new();
-        let mut marker: Option<String> = None;
-        for _ in 0..100 {
-            let mut query = vec![
-                ("published", "true".to_string()),
-                ("limit", "100".to_string()),
-            ];
-            if let Some(m) = &marker {
-                query.push(("marker", m.clone()));
-            }
-            let page: WirePage<WireAlgorithm> = match self.read(&path, &query).await {
-                Ok(page) => page,
-                Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
-            versions.extend(
-                page.results
-                    .into_iter()
-                    .filter_map(WireAlgorithm::into_published),
-            );
-            match page.marker {
-                Some(next) if !next.is_empty() => marker = Some(next),
-                _ => break,
+        for wire in pages {
+            if let Some(version) = wire.into_published() {
+                versions.push(checked_version(version, &url)?);
             }
         }
         Ok(versions)
     }
 
-    /// Builds newest first, reading pages until `enough` says stop (or 20 pages).
+    /// Builds newest first, reading pages until `enough` says stop (at most 20 pages: what is
+    /// older than the newest 1000 builds does not matter to a plan).
     pub async fn builds(
         &self,
         owner: &str,
@@ -646,43 +751,86 @@ impl Client {
         enough: impl Fn(&[BuildInfo]) -> bool,
     ) -> Result<Vec<BuildInfo>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/builds");
-        let mut builds = Vec::new();
+        let url = self.url(&path);
+        let base = [("limit", "50".to_string())];
+        let mut converted = Vec::new();
+        let checked = |wire: &WireBuild| checked_build(wire, &url);
+        let pages = self
+            .pages::<WireBuild>(&path, &base, 20, |page| {
+                converted = page.iter().filter_map(|w| checked(w).ok()).collect();
+                enough(&converted)
+            })
+            .await;
+        let pages = match pages {
+            Ok(all) => all,
+            Err(ApiError::Decode { reason, .. }) if reason.starts_with(PAGE_LIMIT) => {
+                // Twenty pages read without the build sought: it is not among the newest.
+                return Ok(converted);
+            }
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        pages.iter().map(checked).collect()
+    }
+
+    /// Every item of a paged list: follows `marker` until the last page, `stop` says enough
+    /// (given everything so far), or it fails loudly: a marker seen before (a server that loops),
+    /// more than `max_pages`, or more than [`MAX_PAGED`] bytes in all.
+    async fn pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        base: &[(&str, String)],
+        max_pages: usize,
+        mut stop: impl FnMut(&[T]) -> bool,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut items = Vec::new();
         let mut marker: Option<String> = None;
-        for _ in 0..20 {
-            let mut query = vec![("limit", "50".to_string())];
+        let mut seen = std::collections::HashSet::new();
+        let mut bytes = 0usize;
+        let fail = |reason: String| ApiError::Decode {
+            url: self.url(path),
+            status: 200,
+            reason,
+            excerpt: String::new(),
+        };
+        for _ in 0..max_pages {
+            let mut query = base.to_vec();
             if let Some(m) = &marker {
                 query.push(("marker", m.clone()));
             }
-            let page: WirePage<WireBuild> = match self.read(&path, &query).await {
-                Ok(page) => page,
-                Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
-            builds.extend(page.results.into_iter().map(|b| BuildInfo {
-                id: b.build_id,
-                commit: b.commit_sha,
-                status: b.status,
-            }));
-            if enough(&builds) {
-                break;
+            let (page, size): (WirePage<T>, usize) = self.read_sized(path, &query).await?;
+            bytes += size;
+            if bytes > MAX_PAGED {
+                return Err(fail(format!(
+                    "the pages add up to more than {} MiB",
+                    MAX_PAGED / 1024 / 1024
+                )));
+            }
+            items.extend(page.results);
+            if stop(&items) {
+                return Ok(items);
             }
             match page.marker {
-                Some(next) if !next.is_empty() => marker = Some(next),
-                _ => break,
+                Some(next) if !next.is_empty() => {
+                    if !seen.insert(next.clone()) {
+                        return Err(fail(
+                            "the server's paging repeats a marker (it would never end)".into(),
+                        ));
+                    }
+                    marker = Some(next);
+                }
+                _ => return Ok(items),
             }
         }
-        Ok(builds)
+        Err(fail(format!(
+            "{PAGE_LIMIT} ({max_pages}) without reaching the last page"
+        )))
     }
 
     pub async fn build(&self, owner: &str, name: &str, id: &str) -> Result<BuildInfo, ApiError> {
-        let b: WireBuild = self
-            .read(&format!("/algorithms/{owner}/{name}/builds/{id}"), &[])
-            .await?;
-        Ok(BuildInfo {
-            id: b.build_id,
-            commit: b.commit_sha,
-            status: b.status,
-        })
+        let path = format!("/algorithms/{owner}/{name}/builds/{id}");
+        let b: WireBuild = self.read(&path, &[]).await?;
+        checked_build(&b, &self.url(&path))
     }
 
     pub async fn build_logs(&self, owner: &str, name: &str, id: &str) -> Result<String, ApiError> {
@@ -701,13 +849,14 @@ impl Client {
         let path = format!("/algorithms/{owner}/{name}/versions");
         let wire: WireAlgorithm = self.json("POST", &path, &[], Some(body)).await?;
         let url = self.url(&path);
-        wire.into_published().ok_or_else(|| ApiError::Decode {
-            url,
+        let published = wire.into_published().ok_or_else(|| ApiError::Decode {
+            url: url.clone(),
             status: 200,
             reason: "the publish answer has no `version_info.semantic_version` and `git_hash`"
                 .into(),
             excerpt: String::new(),
-        })
+        })?;
+        checked_version(published, &url)
     }
 }
 

@@ -177,16 +177,16 @@ where
 {
     use backon::BackoffBuilder;
     let mut delays = crate::api::retry_policy().build();
+    let budget = crate::api::RetryBudget::default();
     loop {
         let error = match send().await {
             Ok(value) => return Ok(value),
             Err(e) if e.is_retryable() => e,
             Err(e) => return Err(e),
         };
-        let Some(delay) = delays.next() else {
+        let Some(delay) = budget.next(&error, delays.next()) else {
             return Err(error);
         };
-        let delay = error.retry_after().unwrap_or(delay);
         reporter.line(&format!(
             "{what}: no clear answer ({error}); checking the server in {:.1}s",
             delay.as_secs_f64()
@@ -233,7 +233,11 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     || ctx.client.algorithm(owner, name),
                 )
                 .await
-                .map_err(|e| api_error(algorithm, e))?;
+                .map_err(|e| match e.code() {
+                    // The name exists: another run created it between the check and the write.
+                    Some(1002) => moved("another run created it first".into()),
+                    _ => api_error(algorithm, e),
+                })?;
                 ctx.reporter
                     .line(&format!("{algorithm}: created (id {})", created.id));
                 save_progress(ctx, plan, &created.id)?;
@@ -388,8 +392,28 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                             .find(|p| p.semantic_version == *to && p.git_hash == *commit))
                     },
                 )
-                .await
-                .map_err(|e| api_error(algorithm, e))?;
+                .await;
+                let published = match published {
+                    Ok(published) => published,
+                    // Already published: another run got there between the re-read and now.
+                    Err(e) if e.code() == Some(1007) => {
+                        let now = ctx
+                            .client
+                            .published_versions(owner, name)
+                            .await
+                            .map_err(|e| api_error(algorithm, e))?;
+                        let latest = now.iter().find(|p| p.git_hash == *commit);
+                        return Err(moved(match latest {
+                            Some(p) => format!(
+                                "another run published {} from {} first",
+                                p.semantic_version,
+                                short(commit)
+                            ),
+                            None => "another run published this build first".into(),
+                        }));
+                    }
+                    Err(e) => return Err(api_error(algorithm, e)),
+                };
                 if published.semantic_version != *to || published.git_hash != *commit {
                     return Err(Error::PublishMismatch {
                         algorithm: algorithm.to_string(),
@@ -475,7 +499,9 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
             Ok(builds
                 .into_iter()
                 .find(|b| b.commit == commit)
-                .filter(|b| b.status != "in-progress"))
+                // Only a finished build ends the wait: `in-progress`, `queued` or a status this
+                // version does not know yet keep it waiting (the build timeout bounds it).
+                .filter(|b| matches!(b.status.as_str(), "succeeded" | "failed")))
         })
         .await
         .map_err(|e| api_error(algorithm, e))?;

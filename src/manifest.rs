@@ -208,6 +208,9 @@ pub struct Loaded {
     pub summary: Option<String>,
     /// The manifest's exact text, for the plan's staleness digest.
     pub source: String,
+    /// Where `details.summary_file`'s value is, for diagnostics about the file found later
+    /// (not tracked, not in HEAD).
+    pub summary_file_span: Option<Span>,
 }
 
 /// The JSON Schema (2020-12) of `algorithm.yaml`.
@@ -277,6 +280,7 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
     };
     let mut walk = Walk {
         diagnostics: Vec::new(),
+        summary_file_span: None,
     };
     let manifest = walk.manifest(&root, path, repo_root);
     let mut diagnostics = walk.diagnostics;
@@ -287,6 +291,7 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
             manifest,
             summary,
             source: String::from_utf8_lossy(bytes).into_owned(),
+            summary_file_span: walk.summary_file_span,
         }),
         _ => Err(diagnostics),
     }
@@ -294,6 +299,7 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
 
 struct Walk {
     diagnostics: Vec<Diagnostic>,
+    summary_file_span: Option<Span>,
 }
 
 /// The entries of one mapping, looked up by key.
@@ -635,6 +641,7 @@ impl Walk {
                 .help("keep one: inline text in `summary`, or a file named by `summary_file`"),
             );
         } else if let Some((file, span)) = &summary_file {
+            self.summary_file_span = Some(*span);
             summary_text = self.summary_file(file, *span, path, repo_root);
         }
         let label = label.filter(|(text, _)| !text.trim().is_empty())?;
@@ -713,6 +720,16 @@ impl Walk {
                     root.display()
                 ),
                 "keep the summary inside the algorithm's repository so that it is reviewed with it",
+            ));
+            return None;
+        }
+        // `.git/` holds git's own files (credentials in `.git/config` among them), never
+        // reviewed content: refused by name and after links are resolved.
+        let in_git = |p: &Path| p.components().any(|c| c.as_os_str() == ".git");
+        if in_git(Path::new(file)) || in_git(canonical.strip_prefix(&root).unwrap_or(&canonical)) {
+            self.push(fail(
+                format!("`details.summary_file` `{file}` is inside `.git/`, git's own folder"),
+                "name a tracked Markdown file of the repository, such as `README.md`",
             ));
             return None;
         }

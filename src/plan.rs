@@ -830,6 +830,7 @@ mod tests {
             manifest: manifest.clone(),
             summary: Some("one\ntwo\n".into()),
             source: String::new(),
+            summary_file_span: None,
         });
         let mut details = serde_json::Map::new();
         let mut settings = serde_json::Map::new();

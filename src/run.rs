@@ -58,6 +58,19 @@ impl Session {
     }
 }
 
+/// `--timeout` bounds the whole run, not only its network work: a backstop that ends the
+/// process shortly after the deadline if anything (a file read, a lock) is still going. The
+/// async deadline of [`Session`] normally ends the run first, with the same message.
+fn watchdog(timeout: Option<std::time::Duration>) {
+    let Some(after) = timeout else { return };
+    std::thread::spawn(move || {
+        std::thread::sleep(after + std::time::Duration::from_secs(1));
+        let err = Error::Timeout { after };
+        eprintln!("error: {err}");
+        std::process::exit(err.exit_code());
+    });
+}
+
 /// SIGINT/SIGTERM during apply: the first lets the request in flight finish and starts
 /// nothing new (`apply::INTERRUPTED`); a second exits at once.
 fn interrupt_handler() {
@@ -221,19 +234,40 @@ struct Prepared {
     record: Option<state::Record>,
 }
 
-fn prepare(loaded: Vec<Loaded>, options: &PlanOptions) -> Result<Vec<Prepared>, Error> {
-    loaded
-        .into_iter()
-        .map(|loaded| {
-            let git = inspect_git(&loaded, options.allow_dirty)?;
-            let record = state::load(&loaded.path).map_err(|source| Error::State { source })?;
-            Ok(Prepared {
-                loaded,
-                git,
-                record,
-            })
-        })
-        .collect()
+fn prepare(
+    loaded: Vec<Loaded>,
+    options: &PlanOptions,
+    color: bool,
+) -> Result<Vec<Prepared>, Error> {
+    let mut prepared = Vec::new();
+    let mut reports = Vec::new();
+    for mut loaded in loaded {
+        let git = inspect_git(&loaded, options.allow_dirty)?;
+        // The summary that is deployed is the one committed in HEAD, not the work tree's.
+        match validate::tracked_summary(&loaded, &git.root, true) {
+            Ok(summary) => loaded.summary = summary,
+            Err(report) => {
+                reports.push(report);
+                continue;
+            }
+        }
+        let record = state::load(&loaded.path).map_err(|source| Error::State { source })?;
+        prepared.push(Prepared {
+            loaded,
+            git,
+            record,
+        });
+    }
+    if !reports.is_empty() {
+        let text: String = reports.iter().map(|r| r.render_text(color)).collect();
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        return Err(Error::ManifestInvalid {
+            invalid: reports.len(),
+            checked: prepared.len() + reports.len(),
+            problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+        });
+    }
+    Ok(prepared)
 }
 
 /// Read every algorithm's live state, `parallelism` at a time, results in input order.
@@ -308,9 +342,10 @@ async fn make_plans(
 }
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
+    watchdog(args.api.timeout);
     let loaded = load_all(&args.paths, color)?;
     let connection = connect(&args.api)?;
-    let prepared = prepare(loaded, &args.options)?;
+    let prepared = prepare(loaded, &args.options, color)?;
     let session = Session::new(args.api.timeout);
     let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
     match args.format {
@@ -361,6 +396,7 @@ fn confirm(yes: bool) -> Result<(), Error> {
 }
 
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
+    watchdog(args.api.timeout);
     interrupt_handler();
     let session = Session::new(args.api.timeout);
     let (prepared, plan, connection, _locks) = match &args.plan {
@@ -374,7 +410,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let loaded = load_all(&paths, color)?;
             let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
-            let prepared = prepare(loaded, &args.options)?;
+            let prepared = prepare(loaded, &args.options, color)?;
             let lives =
                 session.block(read_all(&connection, &prepared, args.options.parallelism))?;
             check_fresh(&saved, &prepared, lives)?;
@@ -387,7 +423,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let loaded = load_all(&args.paths, color)?;
             let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
-            let prepared = prepare(loaded, &args.options)?;
+            let prepared = prepare(loaded, &args.options, color)?;
             let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
             if args.format == PlanFormat::Text {
                 out(&paint(&plan.render_text(), color))?;
@@ -497,6 +533,7 @@ fn check_fresh(
 }
 
 pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
+    watchdog(args.api.timeout);
     let Some((owner, name)) = args
         .algorithm
         .split_once('/')

@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read as _, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -103,9 +104,62 @@ pub fn path_for(manifest: &Path) -> PathBuf {
     folder.join(DIR).join(name)
 }
 
+/// The largest record read (a record is a few KiB).
+const MAX_RECORD: u64 = 4 * 1024 * 1024;
+
+/// A folder the repository could have committed as a symbolic link (pointing anywhere) is
+/// never followed.
+fn refuse_link(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "`{}` is a symbolic link; algodeploy does not follow links for its own files (a repository could point them anywhere): remove it",
+            path.display()
+        ))),
+        Ok(meta) if !meta.is_dir() => Err(std::io::Error::other(format!(
+            "`{}` is not a folder; remove it",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Open one of algodeploy's own files without following a symbolic link (`O_NOFOLLOW`) and
+/// without blocking on a FIFO (`O_NONBLOCK`); anything but a regular file is refused.
+fn open_own(path: &Path, options: &mut std::fs::OpenOptions) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other(format!(
+                    "`{}` is a symbolic link; algodeploy does not follow links for its own files: remove it",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!(
+            "`{}` is not a regular file; remove it",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
 pub fn load(manifest: &Path) -> Result<Option<Record>, StateError> {
+    use std::io::Read;
     let path = path_for(manifest);
-    let text = match std::fs::read_to_string(&path) {
+    let read = |path: &Path| -> std::io::Result<String> {
+        refuse_link(path.parent().expect("a state path has a folder"))?;
+        let file = open_own(path, std::fs::OpenOptions::new().read(true))?;
+        let mut text = String::new();
+        file.take(MAX_RECORD).read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let text = match read(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StateError::Read { path, source }),
@@ -136,7 +190,9 @@ pub fn folder(manifest: &Path) -> std::io::Result<PathBuf> {
         .parent()
         .expect("a state path has a folder")
         .to_path_buf();
+    refuse_link(&folder)?;
     std::fs::create_dir_all(&folder)?;
+    refuse_link(&folder)?;
     let ignore = folder.join(".gitignore");
     if !ignore.exists() {
         write_atomic(
@@ -154,12 +210,15 @@ pub fn lock(
     wait: std::time::Duration,
 ) -> std::io::Result<Result<std::fs::File, (PathBuf, String)>> {
     let path = folder(manifest)?.join("lock");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)?;
+    let file = open_own(
+        &path,
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644),
+    )?;
     let started = std::time::Instant::now();
     loop {
         match file.try_lock() {
@@ -168,10 +227,9 @@ pub fn lock(
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
+                let mut holder = String::new();
+                let _ = std::io::Read::read_to_string(&mut (&file).take(1024), &mut holder);
+                let holder = crate::sanitize::line(&holder, None, 200);
                 return Ok(Err((
                     path,
                     if holder.is_empty() {

@@ -116,13 +116,137 @@ pub fn load(path: &Path) -> Result<Loaded, FileReport> {
         ));
     }
     let repo_root = repo_root(path);
-    manifest::check(path, &bytes, &repo_root).map_err(|diagnostics| FileReport {
+    let loaded = manifest::check(path, &bytes, &repo_root).map_err(|diagnostics| FileReport {
         path: path.to_path_buf(),
         source: std::str::from_utf8(&bytes)
             .map(str::to_owned)
             .unwrap_or_default(),
         diagnostics,
-    })
+    })?;
+    // Inside a repository, only tracked content can be deployed: an untracked or ignored
+    // summary file is refused here already (plan and apply then read it from HEAD).
+    if repo_root.join(".git").exists() {
+        tracked_summary(&loaded, &repo_root, false)?;
+    }
+    Ok(loaded)
+}
+
+/// The summary as it will be deployed: `details.summary`, or the text of `summary_file` as
+/// git tracks it. With `from_head`, the file's bytes in HEAD's tree (what is published, not
+/// the work tree); without, only whether git tracks it. Refused, with a located diagnostic:
+/// files git does not track (untracked or ignored, such as `.env`), files not in HEAD,
+/// symbolic links, files over 1 MiB, text that is not UTF-8 or holds a key-shaped string.
+pub fn tracked_summary(
+    loaded: &Loaded,
+    root: &Path,
+    from_head: bool,
+) -> Result<Option<String>, FileReport> {
+    let Some(file) = &loaded.manifest.details.summary_file else {
+        return Ok(loaded.summary.clone());
+    };
+    let span = loaded.summary_file_span.unwrap_or_default();
+    let shown = file.display().to_string();
+    let fail = |message: String, help: &str| FileReport {
+        path: loaded.path.clone(),
+        source: loaded.source.clone(),
+        diagnostics: vec![
+            Diagnostic::error("summary-file", span, message)
+                .label("summary file")
+                .help(help),
+        ],
+    };
+    let base = loaded.path.parent().unwrap_or(Path::new("."));
+    let (Ok(full), Ok(root)) = (base.join(file).canonicalize(), root.canonicalize()) else {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` cannot be found"),
+            "fix the path (it is relative to the manifest's folder)",
+        ));
+    };
+    let Ok(relative) = full.strip_prefix(&root) else {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` is outside the repository"),
+            "keep the summary inside the algorithm's repository",
+        ));
+    };
+    let repo = git2::Repository::open(&root).map_err(|e| {
+        fail(
+            format!(
+                "cannot open the repository to read `details.summary_file` `{shown}`: {}",
+                e.message()
+            ),
+            "run algodeploy inside the algorithm's git repository",
+        )
+    })?;
+    let status = repo.status_file(relative).unwrap_or(git2::Status::WT_NEW);
+    if status.intersects(git2::Status::WT_NEW | git2::Status::IGNORED) {
+        return Err(fail(
+            format!(
+                "`details.summary_file` `{shown}` is not tracked by git ({}), so it would publish text nobody reviewed",
+                if status.contains(git2::Status::IGNORED) {
+                    "ignored"
+                } else {
+                    "untracked"
+                }
+            ),
+            "commit the file, or name a file that is committed",
+        ));
+    }
+    if !from_head {
+        return Ok(loaded.summary.clone());
+    }
+    let not_in_head = || {
+        fail(
+            format!("`details.summary_file` `{shown}` is not in HEAD's commit"),
+            "commit the file: HEAD is what is deployed",
+        )
+    };
+    let tree = repo
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .map_err(|_| not_in_head())?;
+    let entry = tree.get_path(relative).map_err(|_| not_in_head())?;
+    if entry.filemode() == 0o120000 {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` is a symbolic link in HEAD"),
+            "name the file itself, not a link to it",
+        ));
+    }
+    let blob = entry
+        .to_object(&repo)
+        .ok()
+        .and_then(|o| o.into_blob().ok())
+        .ok_or_else(not_in_head)?;
+    if blob.size() > yaml::MAX_BYTES {
+        return Err(fail(
+            format!(
+                "`details.summary_file` `{shown}` is {} bytes in HEAD; the limit is 1 MiB",
+                blob.size()
+            ),
+            "shorten the summary",
+        ));
+    }
+    let text = std::str::from_utf8(blob.content()).map_err(|_| {
+        fail(
+            format!("`details.summary_file` `{shown}` is not valid UTF-8 in HEAD"),
+            "save the file as UTF-8 and commit it",
+        )
+    })?;
+    if text.split_whitespace().any(manifest::looks_like_api_key) {
+        return Err(FileReport {
+            path: loaded.path.clone(),
+            source: loaded.source.clone(),
+            diagnostics: vec![
+                Diagnostic::error(
+                    "secret",
+                    span,
+                    format!("`details.summary_file` `{shown}` contains a string that looks like an Algorithmia API key"),
+                )
+                .label("file with a key-shaped string")
+                .help("remove the key from the file; keys belong in ALGORITHMIA_API_KEY"),
+            ],
+        });
+    }
+    Ok(Some(text.to_string()))
 }
 
 /// The folder that `details.summary_file` must stay inside: the enclosing git work tree, or
