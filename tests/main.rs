@@ -8,6 +8,7 @@ mod conformance;
 mod deploy;
 mod emulator;
 mod fuzz;
+mod hardening;
 mod hostile;
 mod readme;
 mod reliability;

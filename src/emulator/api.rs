@@ -673,6 +673,8 @@ fn page(query: &str) -> Result<Page, ApiError> {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .and_then(|v| v["offset"].as_u64())
+            // SQLite takes an i64 offset: anything larger would wrap to the first page.
+            .filter(|n| i64::try_from(*n).is_ok())
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, 5002, "invalid marker"))?,
     };

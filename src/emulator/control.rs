@@ -3,7 +3,7 @@
 //!
 //! | method and path | does |
 //! |---|---|
-//! | `GET /_emulator/health` | `{"status":"ok"}`, no token needed |
+//! | `GET /_emulator/health` | `{"status":"ok","pid":N}`, no token needed |
 //! | `GET /_emulator/requests` | the request log: `[{method, path, status, owner, duration_ms}]` (status 0: dropped) |
 //! | `DELETE /_emulator/requests` | clears the log |
 //! | `POST /_emulator/faults` | scripts a fault for the next `times` requests matching `method` and `path` (a trailing `*` matches any rest): `{method, path, times, status?, delay_ms?, body?: "malformed-json" \| "html", drop_after_commit?}` |
@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -92,10 +91,7 @@ impl Fault {
                 Response::builder()
                     .status(status.unwrap_or(StatusCode::OK))
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(format!(
-                        "\"{}\"",
-                        "x".repeat(9 * 1024 * 1024)
-                    ))))
+                    .body(super::full(format!("\"{}\"", "x".repeat(9 * 1024 * 1024))))
                     .expect("a valid response"),
             ),
             (Some(FaultBody::Html), status) => Some(raw(
@@ -128,7 +124,7 @@ fn raw(status: StatusCode, content_type: &str, body: &'static str) -> Response<B
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(super::full(Bytes::from_static(body.as_bytes())))
         .expect("a valid response")
 }
 
@@ -171,7 +167,10 @@ pub async fn handle(state: &State, request: Request<Incoming>) -> Response<Body>
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     if path == "/_emulator/health" {
-        return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
+        return json_response(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ok", "pid": std::process::id()}),
+        );
     }
     let authorized = request
         .headers()

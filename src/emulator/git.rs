@@ -11,21 +11,21 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Body, State, api, read_body};
+use super::{Body, State, api};
 
-/// The largest push accepted.
-const MAX_PUSH: usize = 512 * 1024 * 1024;
+/// The largest git request body accepted (a push of the whole history).
+const MAX_PUSH: u64 = 512 * 1024 * 1024;
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(format!("{message}\n"))))
+        .body(super::full(format!("{message}\n")))
         .expect("a valid response");
     if status == StatusCode::UNAUTHORIZED {
         // git sends no credentials until asked for them.
@@ -113,7 +113,17 @@ pub async fn handle(
         return (plain(StatusCode::NOT_FOUND, "no such repository"), who);
     }
 
-    let method = request.method().to_string();
+    // Bounded: each git request runs a git process; past the cap, clients are asked to retry.
+    let Ok(permit) = state.git_slots.clone().try_acquire_owned() else {
+        let mut response = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many git requests at once; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return (response, who);
+    };
     let header = |name: &str| {
         request
             .headers()
@@ -122,114 +132,302 @@ pub async fn handle(
             .unwrap_or("")
             .to_string()
     };
-    let content_type = header("content-type");
-    let encoding = header("content-encoding");
-    let protocol = header("git-protocol");
-    let body = match read_body(request.into_body(), MAX_PUSH).await {
-        Ok(body) => body,
-        Err(e) => return (e.response(), who),
+    let cgi = Cgi {
+        method: request.method().to_string(),
+        path_info: format!("/{owner}/{name}.git/{tail}"),
+        query,
+        content_type: header("content-type"),
+        content_length: request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        encoding: header("content-encoding"),
+        protocol: header("git-protocol"),
+        owner: owner.to_string(),
     };
-    let output = match cgi(
-        state,
-        &method,
-        owner,
-        name,
-        tail,
-        &query,
-        &content_type,
-        &encoding,
-        &protocol,
-        body,
-    )
-    .await
-    {
-        Ok(output) => output,
+    if cgi.content_length.is_some_and(|n| n > MAX_PUSH) {
+        return (
+            api::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                2015,
+                format!(
+                    "a git request body may be at most {} MiB",
+                    MAX_PUSH / 1024 / 1024
+                ),
+            )
+            .response(),
+            who,
+        );
+    }
+    let after_push = (tail == "git-receive-pack").then(|| (owner.to_string(), name.to_string()));
+    match run_cgi(state.clone(), cgi, request.into_body(), after_push, permit).await {
+        Ok(response) => (response, who),
         Err(e) => {
             tracing::error!(error = %e, "git http-backend failed");
-            return (
-                plain(StatusCode::INTERNAL_SERVER_ERROR, "git http-backend failed"),
-                who,
-            );
-        }
-    };
-    let response = cgi_response(&output);
-    if tail == "git-receive-pack" && response.status().is_success() {
-        let head = git2::Repository::open_bare(state.repo_path(owner, name))
-            .ok()
-            .and_then(|r| r.refname_to_id("refs/heads/master").ok());
-        if let Some(head) = head
-            && let Err(e) = api::pushed(state, owner, name, &head.to_string())
-        {
-            tracing::error!(?e, "could not start the build after a push");
+            (e.response(), who)
         }
     }
-    (response, who)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn cgi(
-    state: &State,
-    method: &str,
-    owner: &str,
-    name: &str,
-    tail: &str,
-    query: &str,
-    content_type: &str,
-    encoding: &str,
-    protocol: &str,
-    body: Bytes,
-) -> std::io::Result<Vec<u8>> {
+/// What `git http-backend` is told about one request (CGI variables).
+struct Cgi {
+    method: String,
+    path_info: String,
+    query: String,
+    content_type: String,
+    content_length: Option<u64>,
+    encoding: String,
+    protocol: String,
+    owner: String,
+}
+
+/// How a git request failed before its answer started.
+enum CgiError {
+    Spawn(std::io::Error),
+    TooLarge,
+    Headers(&'static str),
+    Timeout,
+}
+
+impl std::fmt::Display for CgiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CgiError::Spawn(e) => write!(f, "cannot run git http-backend: {e}"),
+            CgiError::TooLarge => f.write_str("the request body is too large"),
+            CgiError::Headers(what) => write!(f, "git http-backend {what}"),
+            CgiError::Timeout => f.write_str("git http-backend took too long"),
+        }
+    }
+}
+
+impl CgiError {
+    fn response(&self) -> Response<Body> {
+        match self {
+            CgiError::TooLarge => api::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                2015,
+                format!(
+                    "a git request body may be at most {} MiB",
+                    MAX_PUSH / 1024 / 1024
+                ),
+            )
+            .response(),
+            CgiError::Timeout => plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "git http-backend took too long",
+            ),
+            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "git http-backend failed"),
+        }
+    }
+}
+
+/// Kills the git process group when the request ends early (client gone, timeout, the
+/// emulator stopping), unless disarmed after git exited by itself.
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill(2) on the process group that the child leads (process_group(0)).
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// How long one git request may run in all.
+const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The largest CGI header block accepted from git.
+const MAX_CGI_HEADERS: usize = 64 * 1024;
+
+/// Run `git http-backend` for one request, streaming the request body into it and its output
+/// back (nothing is buffered whole). The child runs in its own process group, dies with the
+/// emulator (`PR_SET_PDEATHSIG`), and is killed when the request ends early or takes longer
+/// than [`GIT_TIMEOUT`]. After a push (`after_push`), a build of the new `master` starts before
+/// the end of the answer, so it exists when `git push` returns.
+async fn run_cgi(
+    state: Arc<State>,
+    cgi: Cgi,
+    body: Incoming,
+    after_push: Option<(String, String)>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Response<Body>, CgiError> {
     let mut command = tokio::process::Command::new("git");
     command
         .arg("http-backend")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GIT_PROJECT_ROOT", state.data_dir.join("repos"))
-        .env("PATH_INFO", format!("/{owner}/{name}.git/{tail}"))
-        .env("QUERY_STRING", query)
-        .env("REQUEST_METHOD", method)
-        .env("CONTENT_TYPE", content_type)
-        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("PATH_INFO", &cgi.path_info)
+        .env("QUERY_STRING", &cgi.query)
+        .env("REQUEST_METHOD", &cgi.method)
+        .env("CONTENT_TYPE", &cgi.content_type)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         // Without REMOTE_USER http-backend refuses receive-pack.
-        .env("REMOTE_USER", owner)
+        .env("REMOTE_USER", &cgi.owner)
         .env("REMOTE_ADDR", "127.0.0.1")
-        .env("HTTP_CONTENT_ENCODING", encoding)
-        .env("HTTP_GIT_PROTOCOL", protocol)
+        .env("HTTP_CONTENT_ENCODING", &cgi.encoding)
+        .env("HTTP_GIT_PROTOCOL", &cgi.protocol)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("HOME", &state.data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn()?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = tokio::spawn(async move {
-        let _ = stdin.write_all(&body).await;
-        let _ = stdin.shutdown().await;
-    });
-    let output = child.wait_with_output().await?;
-    let _ = writer.await;
-    if !output.stderr.is_empty() {
-        tracing::debug!(stderr = %String::from_utf8_lossy(&output.stderr), "git http-backend");
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    // A chunked body has no length: http-backend then reads to the end of its input.
+    if let Some(length) = cgi.content_length {
+        command.env("CONTENT_LENGTH", length.to_string());
     }
-    Ok(output.stdout)
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(CgiError::Spawn)?;
+    let guard = GroupKill(child.id());
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let deadline = tokio::time::Instant::now() + GIT_TIMEOUT;
+
+    // The request body goes in as it arrives, counted against the cap.
+    let writer = tokio::spawn(async move {
+        let mut body = body;
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return Err(()) };
+            if let Ok(data) = frame.into_data() {
+                total += data.len() as u64;
+                if total > MAX_PUSH {
+                    return Err(());
+                }
+                if stdin.write_all(&data).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = stdin.shutdown().await;
+        Ok(())
+    });
+
+    // The CGI headers first (bounded), then the rest streams.
+    let mut head = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let split = loop {
+        if let Some(split) = header_end(&head) {
+            break split;
+        }
+        if head.len() > MAX_CGI_HEADERS {
+            return Err(CgiError::Headers("gave headers that are too long"));
+        }
+        let read = tokio::time::timeout_at(deadline, stdout.read(&mut chunk)).await;
+        match read {
+            Err(_) => return Err(CgiError::Timeout),
+            Ok(Ok(0)) => {
+                // git ended without headers: a body over the cap makes the writer stop.
+                if matches!(writer.await, Ok(Err(()))) {
+                    return Err(CgiError::TooLarge);
+                }
+                return Err(CgiError::Headers("gave no headers"));
+            }
+            Ok(Ok(n)) => head.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => return Err(CgiError::Spawn(e)),
+        }
+    };
+    let (end, gap) = split;
+    let rest = Bytes::copy_from_slice(&head[end + gap..]);
+    let builder = cgi_headers(&head[..end])?;
+
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut guard = guard;
+        if !rest.is_empty() && sender.send(Ok(rest)).await.is_err() {
+            return;
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, stdout.read(&mut chunk)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => {
+                    // The client went away: the guard kills git.
+                    if sender
+                        .send(Ok(Bytes::copy_from_slice(&chunk[..n])))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    let _ = sender.send(Err(e)).await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = sender
+                        .send(Err(std::io::Error::other("git http-backend took too long")))
+                        .await;
+                    return;
+                }
+            }
+        }
+        let _ = writer.await;
+        let finished = tokio::time::timeout_at(deadline, child.wait()).await;
+        if matches!(finished, Ok(Ok(_))) {
+            guard.0 = None;
+        }
+        if let (Some((owner, name)), Ok(Ok(status))) = (after_push, finished)
+            && status.success()
+        {
+            let head = git2::Repository::open_bare(state.repo_path(&owner, &name))
+                .ok()
+                .and_then(|r| r.refname_to_id("refs/heads/master").ok());
+            if let Some(head) = head
+                && let Err(e) = api::pushed(&state, &owner, &name, &head.to_string())
+            {
+                tracing::error!(?e, "could not start the build after a push");
+            }
+        }
+    });
+    builder
+        .body(BodyExt::boxed(ChannelBody(receiver)))
+        .map_err(|_| CgiError::Headers("gave bad headers"))
 }
 
-/// CGI output: headers, a blank line, the body; `Status:` only when not 200.
-fn cgi_response(output: &[u8]) -> Response<Body> {
-    let split = output
+/// A response body fed by a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Where the CGI header block ends: its length and the blank line's length.
+fn header_end(output: &[u8]) -> Option<(usize, usize)> {
+    output
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, 4))
-        .or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
-    let Some((end, gap)) = split else {
-        return plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "git http-backend gave no headers",
-        );
-    };
-    let head = String::from_utf8_lossy(&output[..end]);
+        .or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+}
+
+/// CGI headers: `Status:` only when not 200.
+fn cgi_headers(head: &[u8]) -> Result<hyper::http::response::Builder, CgiError> {
+    let head = String::from_utf8_lossy(head);
     let mut builder = Response::builder().status(StatusCode::OK);
     for line in head.lines() {
         let Some((key, value)) = line.split_once(':') else {
@@ -247,12 +445,5 @@ fn cgi_response(output: &[u8]) -> Response<Body> {
             builder = builder.header(key.trim(), value);
         }
     }
-    builder
-        .body(Full::new(Bytes::copy_from_slice(&output[end + gap..])))
-        .unwrap_or_else(|_| {
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "git http-backend gave bad headers",
-            )
-        })
+    Ok(builder)
 }

@@ -211,6 +211,8 @@ pub struct State {
     pub scheme: &'static str,
     /// The listening address, for links when a request's `Host` is missing or malformed.
     pub local: SocketAddr,
+    /// Git requests served at once (each runs a git process).
+    pub git_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -253,7 +255,15 @@ impl State {
     }
 }
 
-pub type Body = Full<Bytes>;
+/// Response bodies: whole (`full`) for the API, streamed for the git host.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A whole response body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
 
 /// How many requests `/_emulator/requests` remembers.
 const MAX_LOGGED_REQUESTS: usize = 100_000;
@@ -339,6 +349,7 @@ async fn serve(options: Options) -> Result<(), Error> {
     })?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     let state = Arc::new(State {
+        git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),
         scheme,
         local,
         store: Mutex::new(store),
@@ -357,8 +368,10 @@ async fn serve(options: Options) -> Result<(), Error> {
         );
     }
 
-    // Builds that were running when the emulator last stopped are finished now.
+    // Builds that were running when the emulator last stopped are finished now, and a push
+    // that landed in a repository without its build starting (killed in between) gets one.
     builds_resume(&state);
+    reconcile_pushes(&state);
 
     // Handlers are installed before `listening on` is printed, so that a signal sent as soon
     // as the line appears stops the emulator gracefully rather than killing it.
@@ -451,6 +464,9 @@ fn builds_resume(state: &Arc<State>) {
         tokio::spawn(async move { run_build(state, build.seq).await });
     }
 }
+
+/// Git requests served at once; past it, 503 with `Retry-After`.
+const MAX_GIT_REQUESTS: usize = 8;
 
 /// Open connections served at once; past it, new ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
@@ -578,6 +594,38 @@ fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Each repository's `master` against the recorded builds: a head without any build (the
+/// emulator was killed after git moved `master` and before the build row was written) starts
+/// one now, as the push would have.
+fn reconcile_pushes(state: &Arc<State>) {
+    let algorithms = state
+        .tx(|tx| tx.all_algorithms().map_err(|e| api::ApiError::internal(&e)))
+        .unwrap_or_default();
+    for algorithm in algorithms {
+        let head = git2::Repository::open_bare(state.repo_path(&algorithm.owner, &algorithm.name))
+            .ok()
+            .and_then(|r| r.refname_to_id("refs/heads/master").ok())
+            .map(|oid| oid.to_string());
+        let Some(head) = head else { continue };
+        let built = state.tx(|tx| {
+            tx.has_build(&algorithm.id, &head)
+                .map_err(|e| api::ApiError::internal(&e))
+        });
+        if matches!(built, Ok(false)) {
+            tracing::info!(algorithm = %algorithm.name, %head, "starting the build a push left behind");
+            let _ = state.tx(|tx| {
+                let mut updated = algorithm.clone();
+                updated.pushed_sha = Some(head.clone());
+                tx.update_algorithm(&updated)
+                    .map_err(|e| api::ApiError::internal(&e))
+            });
+            if let Err(e) = start_build(state, &algorithm.id, &head) {
+                tracing::error!(?e, "could not start a reconciling build");
+            }
+        }
+    }
+}
+
 /// A new standard-format key: 28 characters starting `sim`.
 pub fn new_key() -> String {
     let random =
@@ -682,30 +730,31 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<B
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(full(body.to_string()))
         .expect("a valid response")
 }
 
 pub fn empty_response(status: StatusCode) -> Response<Body> {
     Response::builder()
         .status(status)
-        .body(Full::new(Bytes::new()))
+        .body(full(Bytes::new()))
         .expect("a valid response")
 }
 
-/// Read a request body, refusing more than `limit` bytes.
+/// Read a request body, refusing more than `limit` bytes or a client slower than
+/// [`HEADER_TIMEOUT`] to send it.
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, api::ApiError> {
-    Limited::new(body, limit)
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .map_err(|_| {
-            api::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                2015,
-                "request body too large or interrupted",
-            )
-        })
+    let refused = || {
+        api::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            2015,
+            "request body too large, too slow or interrupted",
+        )
+    };
+    match tokio::time::timeout(HEADER_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        _ => Err(refused()),
+    }
 }
 
 async fn handle(

@@ -315,6 +315,22 @@ impl Tx<'_> {
         Ok(self.builds(algorithm_id, 0, 1)?.pop())
     }
 
+    pub fn all_algorithms(&self) -> Result<Vec<Algorithm>> {
+        let mut statement = self.tx.prepare(&format!(
+            "SELECT {ALGORITHM_COLUMNS} FROM algorithms ORDER BY owner, name"
+        ))?;
+        statement.query_map([], algorithm_row)?.collect()
+    }
+
+    /// Whether any build of `commit` exists for the algorithm.
+    pub fn has_build(&self, algorithm_id: &str, commit: &str) -> Result<bool> {
+        self.tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM builds WHERE algorithm_id = ?1 AND commit_sha = ?2)",
+            params![algorithm_id, commit],
+            |row| row.get(0),
+        )
+    }
+
     pub fn in_progress_builds(&self) -> Result<Vec<Build>> {
         let mut statement = self.tx.prepare(&format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE status = 'in-progress' ORDER BY seq"
