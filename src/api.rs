@@ -473,7 +473,13 @@ impl Client {
     pub fn new(config: &Config, key: ApiKey, trust: &crate::trust::Trust) -> Client {
         // rustls needs a process-wide crypto provider; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        // Plain http goes only to loopback (config.rs), and never through a proxy, where the
+        // key would travel in the clear.
+        if config.api.starts_with("http://") {
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .tls_backend_preconfigured(trust.rustls_config())
             .user_agent(concat!("algodeploy/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())

@@ -39,9 +39,15 @@ impl Origin {
         if !matches!(url.scheme(), "http" | "https") {
             return None;
         }
+        // The host without brackets: `url()` adds them back for IPv6.
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         Some(Origin {
             scheme: url.scheme().to_string(),
-            host: url.host_str()?.to_ascii_lowercase(),
+            host,
             port: url.port_or_known_default()?,
         })
     }
@@ -125,9 +131,15 @@ const MAX_GIVES: usize = 8;
 impl Lender {
     pub fn start(origin: Origin, user: String, key: ApiKey) -> std::io::Result<Lender> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new()
+        // A Unix socket path holds at most 107 bytes: a long TMPDIR falls back to /tmp.
+        let mut dir = tempfile::Builder::new()
             .prefix("algodeploy-cred-")
             .tempdir()?;
+        if dir.path().as_os_str().len() > 90 {
+            dir = tempfile::Builder::new()
+                .prefix("algodeploy-cred-")
+                .tempdir_in("/tmp")?;
+        }
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
         let socket = dir.path().join("s");
         let listener = UnixListener::bind(&socket)?;
@@ -176,11 +188,10 @@ impl Lender {
 impl Drop for Lender {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
+        // Wake the accept loop so that it sees the flag; the thread ends by itself (a slow
+        // helper connection cannot hold up the caller), and the folder goes with `_dir`.
         let _ = UnixStream::connect(&self.socket);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        drop(self.thread.take());
     }
 }
 
@@ -193,7 +204,7 @@ fn serve(
     token: &str,
     asked: &Mutex<Asked>,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
     let mut reader = BufReader::new(stream.try_clone()?.take(64 * 1024));
     let mut fields = std::collections::HashMap::new();
     let mut line = String::new();

@@ -281,13 +281,28 @@ async fn checks(args: &DoctorArgs) -> Vec<Check> {
                     ),
                 )),
                 Ok(None) => checks.push(Check::ok("git read", format!("{url}: empty repository"))),
-                Err(remote::RemoteError::Failed { message, .. })
-                    if message.to_ascii_lowercase().contains("not found") =>
-                {
-                    checks.push(Check::ok(
-                        "git read",
-                        format!("{url}: reachable, credentials accepted; the repository does not exist yet (apply creates it)"),
-                    ));
+                Err(remote::RemoteError::NotFound {
+                    credentials_given,
+                    url: used,
+                    ..
+                }) => {
+                    let rewritten = if used == url {
+                        String::new()
+                    } else {
+                        format!(" (rewritten to {used} by your git configuration)")
+                    };
+                    checks.push(if credentials_given {
+                        Check::ok(
+                            "git read",
+                            format!("{url}{rewritten}: reachable, credentials accepted; the repository does not exist yet (apply creates it)"),
+                        )
+                    } else {
+                        Check::warn(
+                            "git read",
+                            format!("{url}{rewritten}: reachable, but it answered \"not found\" without asking for the key, so the credentials are not checked"),
+                            None,
+                        )
+                    });
                 }
                 Err(e) => {
                     let hint = e.hint();

@@ -46,7 +46,7 @@ pub async fn read(
         // A missing algorithm has no repository yet (git says "not found"); an untrusted
         // certificate, a missing git program or a refused key still stop the plan here,
         // before anything is created.
-        Err(crate::remote::RemoteError::Failed { .. }) if algorithm.is_none() => None,
+        Err(crate::remote::RemoteError::NotFound { .. }) if algorithm.is_none() => None,
         Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
     };
     Ok(Live {

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::config::ApiKey;
-use crate::credential::{Lender, Origin};
+use crate::credential::{Asked, Lender, Origin};
 use crate::sanitize;
 use crate::trust::Trust;
 
@@ -84,6 +84,14 @@ pub enum RemoteError {
         op: Op,
         url: String,
         after: Duration,
+    },
+    /// The repository does not exist (yet).
+    NotFound {
+        op: Op,
+        url: String,
+        /// Whether the key was given (so the host accepted it before saying "not found").
+        credentials_given: bool,
+        message: String,
     },
     /// Anything else git reported.
     Failed {
@@ -188,24 +196,24 @@ impl std::fmt::Display for RemoteError {
             RemoteError::Failed { op, url, message } => {
                 write!(f, "cannot {} the git remote `{url}`: {message}", op.verb())
             }
+            RemoteError::NotFound {
+                op, url, message, ..
+            } => write!(
+                f,
+                "cannot {} the git remote `{url}`: no such repository ({message})",
+                op.verb()
+            ),
             RemoteError::Garbled { op, url, what } => write!(
                 f,
                 "cannot {} the git remote `{url}`: git answered {what}",
                 op.verb()
             ),
-            RemoteError::Io { what, .. } => write!(f, "cannot {what}"),
+            RemoteError::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
     }
 }
 
-impl std::error::Error for RemoteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RemoteError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for RemoteError {}
 
 /// The `git` program's version, checked once per process.
 pub fn git_version() -> Result<(u32, u32, u32), RemoteError> {
@@ -262,6 +270,10 @@ pub struct Remotes {
     origin: Option<Origin>,
     key: ApiKey,
     trust: Trust,
+    /// A remote name no user configuration can have (`algodeploy-<random>`): git is given the
+    /// URL as `remote.<name>.url`, so that it applies the user's rewrites itself and reports
+    /// the URL it will really use (`git remote get-url`).
+    name: String,
     /// The PEM bundle for `GIT_SSL_CAINFO`, written once when the trust goes beyond the system.
     bundle: OnceLock<Result<Option<Arc<tempfile::NamedTempFile>>, String>>,
 }
@@ -272,14 +284,6 @@ impl std::fmt::Debug for Remotes {
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
-}
-
-/// One `url.<base>.insteadOf` (or `pushInsteadOf`) rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Rewrite {
-    base: String,
-    instead_of: String,
-    push: bool,
 }
 
 /// The URL git will use, and the rule that made it (if any).
@@ -295,40 +299,77 @@ impl Remotes {
             origin: Origin::of_url(git_server),
             key,
             trust,
+            name: format!("algodeploy-{}", uuid::Uuid::new_v4().simple()),
             bundle: OnceLock::new(),
         }
     }
 
-    /// The URL git will really use for `url`, after the user's rewrites (longest match wins;
-    /// a push prefers `pushInsteadOf`, as git does).
+    /// `-c remote.<name>.url=<url>`: the configured URL as a remote of this run.
+    fn remote_config(&self, url: &str) -> String {
+        format!("remote.{}.url={url}", self.name)
+    }
+
+    /// The URL git will really use for `url`, after the user's `insteadOf` (and, for a push,
+    /// `pushInsteadOf`) rules. For a read git computes it (`ls-remote --get-url` of this run's
+    /// remote); for a push, a `pushInsteadOf` rule that matches the configured URL wins over
+    /// that, as in git's `remote.c` (the first longest match; an empty prefix matches all).
     pub async fn effective(
         &self,
         root: &Path,
         url: &str,
         op: Op,
     ) -> Result<Effective, RemoteError> {
-        let output = self
-            .git(
-                root,
-                &[
-                    "config",
-                    "-z",
-                    "--get-regexp",
-                    r"^url\..*\.(push)?insteadof$",
-                ],
-                None,
-                READ_TIMEOUT,
-                Op::Read,
-                url,
-            )
-            .await?;
-        // Exit 1 means no such configuration.
-        let rules = if output.status == Some(0) {
-            parse_rewrites(&output.stdout)
-        } else {
-            Vec::new()
-        };
-        Ok(rewrite(url, &rules, op == Op::Push))
+        let config = self.remote_config(url);
+        let args = [
+            "-c",
+            config.as_str(),
+            "ls-remote",
+            "--get-url",
+            self.name.as_str(),
+        ];
+        let output = self.git(root, &args, None, READ_TIMEOUT, op, url).await?;
+        if output.status != Some(0) {
+            return Err(RemoteError::Failed {
+                op,
+                url: url.to_string(),
+                message: git_message(&output.stderr, &self.key),
+            });
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let read = text.lines().next().unwrap_or("").trim().to_string();
+        if read.is_empty() {
+            return Err(RemoteError::Garbled {
+                op,
+                url: url.to_string(),
+                what: "no URL for the remote".into(),
+            });
+        }
+        if op == Op::Push {
+            let rules = self
+                .git(
+                    root,
+                    &["config", "-z", "--get-regexp", r"^url\..*\.pushinsteadof$"],
+                    None,
+                    READ_TIMEOUT,
+                    op,
+                    url,
+                )
+                .await?;
+            let rules = if rules.status == Some(0) {
+                parse_rewrites(&rules.stdout)
+            } else {
+                Vec::new()
+            };
+            if let Some(pushed) = push_rewrite(url, &rules) {
+                return Ok(Effective {
+                    url: pushed,
+                    rule: Some("a url.<base>.pushInsteadOf rule of your git configuration".into()),
+                });
+            }
+        }
+        let rule = (read != url)
+            .then(|| "a url.<base>.insteadOf rule of your git configuration".to_string());
+        Ok(Effective { url: read, rule })
     }
 
     /// The commit the remote's `master` points to, or `None` for an empty repository.
@@ -340,15 +381,17 @@ impl Remotes {
     ) -> Result<Option<String>, RemoteError> {
         let effective = self.effective(root, url, Op::Read).await?;
         self.check_insecure(url, &effective)?;
+        let config = self.remote_config(url);
+        let args = [
+            "-c",
+            config.as_str(),
+            "ls-remote",
+            "--refs",
+            self.name.as_str(),
+            "refs/heads/master",
+        ];
         let output = self
-            .git_with_key(
-                root,
-                &["ls-remote", "--refs", "--", url, "refs/heads/master"],
-                user,
-                Op::Read,
-                &effective,
-                READ_TIMEOUT,
-            )
+            .git_with_key(root, &args, user, Op::Read, &effective, READ_TIMEOUT)
             .await?;
         let text = String::from_utf8_lossy(&output.stdout);
         let mut found = None;
@@ -390,13 +433,20 @@ impl Remotes {
     ) -> Result<Effective, RemoteError> {
         let effective = self.effective(root, url, Op::Push).await?;
         self.check_insecure(url, &effective)?;
+        let config = self.remote_config(url);
         let lease_arg = lease.map(|sha| format!("--force-with-lease=refs/heads/master:{sha}"));
         let refspec = format!("{commit}:refs/heads/master");
-        let mut args = vec!["push", "--porcelain", "--no-progress"];
+        let mut args = vec![
+            "-c",
+            config.as_str(),
+            "push",
+            "--porcelain",
+            "--no-progress",
+        ];
         if let Some(lease) = &lease_arg {
             args.push(lease);
         }
-        args.extend(["--", url, &refspec]);
+        args.extend([self.name.as_str(), refspec.as_str()]);
         // A refused ref makes git exit 1; `git_with_key` hands that output back, and the
         // porcelain lines say why.
         let output = self
@@ -426,19 +476,25 @@ impl Remotes {
     }
 
     /// The bundle of trusted roots for git, when there is more than the system store.
-    fn bundle(&self, root: &Path) -> Result<Option<Arc<tempfile::NamedTempFile>>, RemoteError> {
+    fn bundle(
+        &self,
+        root: &Path,
+        url: &str,
+    ) -> Result<Option<Arc<tempfile::NamedTempFile>>, RemoteError> {
         self.bundle
             .get_or_init(|| {
                 if !self.trust.extra {
                     return Ok(None);
                 }
                 // What git itself was told to trust stays trusted: GIT_SSL_CAINFO and the
-                // user's http.sslCAInfo join the bundle that replaces them.
+                // user's http.sslCAInfo (for this URL) join the bundle that replaces them.
                 let mut more = Vec::new();
                 let configured = std::process::Command::new("git")
-                    .args(["config", "--get", "http.sslcainfo"])
+                    .args(["config", "--get-urlmatch", "http.sslcainfo", url])
                     .current_dir(root)
+                    .env_remove("ALGORITHMIA_API_KEY")
                     .stdin(Stdio::null())
+                    .stderr(Stdio::null())
                     .output()
                     .ok()
                     .filter(|o| o.status.success())
@@ -487,52 +543,74 @@ impl Remotes {
         if output.status == Some(0) {
             return Ok(output);
         }
-        let asked = lender.as_ref().map(Lender::asked).unwrap_or_default();
-        let message = git_message(&output.stderr, &self.key);
-        let shown = effective.url.clone();
-        let lower = message.to_ascii_lowercase();
         if op == Op::Push && porcelain_rejection(&String::from_utf8_lossy(&output.stdout)).is_some()
         {
             return Ok(output);
         }
+        let asked = lender.as_ref().map(Lender::asked).unwrap_or_default();
+        Err(self.classify(op, effective, &output.stderr, &asked))
+    }
+
+    /// What a failed git run means, from git's own error lines (not its progress or trace
+    /// output, and not the URL, which can hold any digits).
+    fn classify(&self, op: Op, effective: &Effective, stderr: &[u8], asked: &Asked) -> RemoteError {
+        let message = git_message(stderr, &self.key);
+        let text = String::from_utf8_lossy(stderr);
+        let errors: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let any = |needles: &[&str]| errors.iter().any(|l| needles.iter().any(|n| l.contains(n)));
+        let url = effective.url.clone();
         let host = reqwest::Url::parse(&effective.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| effective.url.clone());
-        Err(if is_certificate_problem(&lower) {
+        // "could not read Username for 'URL'": git needed credentials that nobody gave. For
+        // another origin than the configured one, that is by design.
+        let wanted = errors.iter().find_map(|l| {
+            let rest = l.split("could not read username for '").nth(1)?;
+            Origin::of_url(rest.split('\'').next()?)
+        });
+        if any(&[
+            "ssl certificate problem",
+            "certificate verify failed",
+            "server certificate verification failed",
+            "unable to get local issuer certificate",
+            "self-signed certificate",
+            "self signed certificate",
+            "certificate is not trusted",
+        ]) {
             RemoteError::Certificate {
                 op,
-                url: shown,
+                url,
                 host,
                 message,
             }
-        } else if asked.rejected || (asked.given > 0 && lower.contains("authentication failed")) {
-            RemoteError::KeyRejected {
+        } else if asked.rejected || (asked.given > 0 && any(&["authentication failed"])) {
+            RemoteError::KeyRejected { op, url, message }
+        } else if any(&["returned error: 403", "http 403"]) {
+            RemoteError::Forbidden { op, url, message }
+        } else if any(&["returned error: 404", "http 404", "not found"]) {
+            RemoteError::NotFound {
                 op,
-                url: shown,
+                url,
+                credentials_given: asked.given > 0,
                 message,
             }
-        } else if lower.contains("403") || lower.contains("forbidden") {
-            RemoteError::Forbidden {
-                op,
-                url: shown,
-                message,
-            }
-        } else if !asked.refused.is_empty() {
+        } else if let Some(wanted) = wanted.filter(|w| Some(w) != self.origin.as_ref()) {
             RemoteError::NoCredentials {
                 op,
-                url: shown,
-                asked: asked.refused,
+                url,
+                asked: vec![wanted.url()],
                 origin: self.origin.as_ref().map_or_else(String::new, Origin::url),
                 message,
             }
         } else {
-            RemoteError::Failed {
-                op,
-                url: shown,
-                message,
-            }
-        })
+            RemoteError::Failed { op, url, message }
+        }
     }
 
     /// Run git in `root` (its own process group, killed on timeout or when this future is
@@ -550,43 +628,68 @@ impl Remotes {
         let mut command = tokio::process::Command::new("git");
         command
             .current_dir(root)
+            // The key is lent through the socket only, never inherited by git, its hooks,
+            // helpers for other hosts or ssh.
+            .env_remove("ALGORITHMIA_API_KEY")
             .env("GIT_TERMINAL_PROMPT", "0")
+            // No prompt program either: a rewrite or redirect elsewhere must not pop up a
+            // password dialog for another host (GIT_ASKPASS wins over core.askPass and
+            // SSH_ASKPASS for git's own prompts).
+            .env("GIT_ASKPASS", "false")
             .env("GCM_INTERACTIVE", "never")
+            // Whatever the user's trace settings, git redacts credentials in its traces.
+            .env("GIT_TRACE_REDACT", "1")
             .env("LC_ALL", "C")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let (Some(lender), Some(origin)) = (lender, &self.origin) {
-            let exe = std::env::current_exe().map_err(|source| RemoteError::Io {
-                what: "find the algodeploy program for git's credential helper",
-                source,
-            })?;
+        if let Some(origin) = &self.origin {
             let scope = origin.url();
-            // An empty helper resets the list for this origin: the user's helpers (a `store`
-            // helper would write the key to disk on success) never see it.
-            command
-                .arg("-c")
-                .arg(format!("credential.{scope}.helper="))
-                .arg("-c")
-                .arg(format!(
-                    "credential.{scope}.helper=!{} git-credential",
-                    shell_quote(&exe.to_string_lossy())
-                ))
-                .envs(lender.env());
-            if let Some(bundle) = self.bundle(root)? {
-                command.env("GIT_SSL_CAINFO", bundle.path());
+            if origin.scheme == "http" {
+                // Plain http goes only to loopback, and never through a proxy, where the key
+                // would travel in the clear (an empty http.proxy turns proxying off).
+                command.arg("-c").arg(format!("http.{scope}.proxy="));
+                for name in ["NO_PROXY", "no_proxy"] {
+                    let mut list = std::env::var(name).unwrap_or_default();
+                    if !list.is_empty() {
+                        list.push(',');
+                    }
+                    list.push_str(&origin.host);
+                    command.env(name, list);
+                }
+            }
+            if let Some(lender) = lender {
+                let exe = std::env::current_exe().map_err(|source| RemoteError::Io {
+                    what: "find the algodeploy program for git's credential helper",
+                    source,
+                })?;
+                // An empty helper resets the list for this origin: the user's helpers (a
+                // `store` helper would write the key to disk on success) never see it.
+                command
+                    .arg("-c")
+                    .arg(format!("credential.{scope}.helper="))
+                    .arg("-c")
+                    .arg(format!(
+                        "credential.{scope}.helper=!{} git-credential",
+                        shell_quote(&exe.to_string_lossy())
+                    ))
+                    .envs(lender.env());
             }
         }
+        if let Some(bundle) = self.bundle(root, shown)? {
+            command.env("GIT_SSL_CAINFO", bundle.path());
+        }
         command.args(args);
-        let child = command.spawn().map_err(|e| RemoteError::Program {
+        let mut child = command.spawn().map_err(|e| RemoteError::Program {
             problem: format!("cannot run `git`: {e}"),
         })?;
         let guard = GroupGuard(child.id());
-        let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
-        let output = match waited {
-            Ok(Ok(output)) => output,
+        let stdout = read_capped(child.stdout.take());
+        let stderr = read_capped(child.stderr.take());
+        let status = match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => status,
             Ok(Err(source)) => {
                 return Err(RemoteError::Io {
                     what: "run git",
@@ -603,12 +706,47 @@ impl Remotes {
             }
         };
         std::mem::forget(guard);
+        // git has exited; a process it left behind (a hook's `sleep &`) may still hold the
+        // pipes open, so their ends are not waited for long.
+        let grace = Duration::from_secs(2);
+        let stdout = tokio::time::timeout(grace, stdout)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let stderr = tokio::time::timeout(grace, stderr)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         Ok(GitOutput {
-            status: output.status.code(),
-            stdout: output.stdout,
-            stderr: output.stderr,
+            status: status.code(),
+            stdout,
+            stderr,
         })
     }
+}
+
+/// Read a child's pipe to its end in a task of its own, keeping at most 4 MiB.
+fn read_capped<R>(pipe: Option<R>) -> tokio::task::JoinHandle<Vec<u8>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut kept = Vec::new();
+        let Some(mut pipe) = pipe else { return kept };
+        let mut buffer = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            if kept.len() < 4 * 1024 * 1024 {
+                kept.extend_from_slice(&buffer[..n]);
+            }
+        }
+        kept
+    })
 }
 
 struct GitOutput {
@@ -636,35 +774,27 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// git's messages, sanitised: `fatal:`/`error:`/`remote:` lines first, at most a few.
+/// git's messages, sanitised: its `fatal:`, `error:` and `remote:` lines from the whole of
+/// stderr (trace and progress lines left out), the last few of them.
 fn git_message(stderr: &[u8], key: &ApiKey) -> String {
-    let text = sanitize::lines(&String::from_utf8_lossy(stderr), Some(key), 2000);
-    let lines: Vec<&str> = text
+    let text = sanitize::lines(&String::from_utf8_lossy(stderr), Some(key), usize::MAX);
+    let all: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
         .collect();
-    if lines.is_empty() {
+    let important: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("fatal:") || l.starts_with("error:") || l.starts_with("remote:"))
+        .collect();
+    let chosen = if important.is_empty() { all } else { important };
+    if chosen.is_empty() {
         return "git gave no message".into();
     }
-    let mut shown: Vec<&str> = lines.iter().rev().take(6).copied().collect();
+    let mut shown: Vec<&str> = chosen.iter().rev().take(6).copied().collect();
     shown.reverse();
-    shown.join("; ")
-}
-
-fn is_certificate_problem(lower: &str) -> bool {
-    [
-        "ssl certificate problem",
-        "certificate verify failed",
-        "server certificate verification failed",
-        "unable to get local issuer certificate",
-        "self-signed certificate",
-        "self signed certificate",
-        "certificate is not trusted",
-        "issuer certificate",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
+    sanitize::line(&shown.join("; "), Some(key), 1000)
 }
 
 /// The reason of a refused ref in `git push --porcelain` output (`!\tsrc:dst\t[rejected] (…)`).
@@ -682,9 +812,11 @@ fn porcelain_rejection(stdout: &str) -> Option<String> {
     )
 }
 
-/// 40 (SHA-1) or 64 (SHA-256) hex digits.
-pub fn is_object_name(text: &str) -> bool {
-    matches!(text.len(), 40 | 64) && text.chars().all(|c| c.is_ascii_hexdigit())
+/// One `url.<base>.pushInsteadOf` rule, in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rewrite {
+    base: String,
+    prefix: String,
 }
 
 /// `git config -z --get-regexp` output: `key\nvalue\0` entries.
@@ -693,60 +825,31 @@ fn parse_rewrites(stdout: &[u8]) -> Vec<Rewrite> {
         .split('\0')
         .filter_map(|entry| {
             let (key, value) = entry.split_once('\n')?;
-            let lower = key.to_ascii_lowercase();
-            let (rest, push) = if let Some(rest) = lower.strip_suffix(".pushinsteadof") {
-                (rest.len(), true)
-            } else if let Some(rest) = lower.strip_suffix(".insteadof") {
-                (rest.len(), false)
-            } else {
-                return None;
-            };
+            let rest = key.len().checked_sub(".pushinsteadof".len())?;
             // The base keeps its case: only the section and variable names are case-blind.
-            let base = key.get(4..rest)?.to_string();
             Some(Rewrite {
-                base,
-                instead_of: value.to_string(),
-                push,
+                base: key.get(4..rest)?.to_string(),
+                prefix: value.to_string(),
             })
         })
         .collect()
 }
 
-/// git's rule (remote.c `alias_url`): the longest matching prefix wins; a push looks at
-/// `pushInsteadOf` first and falls back to `insteadOf`.
-fn rewrite(url: &str, rules: &[Rewrite], push: bool) -> Effective {
-    let best = |want_push: bool| {
-        rules
-            .iter()
-            .filter(|r| {
-                r.push == want_push && !r.instead_of.is_empty() && url.starts_with(&r.instead_of)
-            })
-            .max_by_key(|r| r.instead_of.len())
-    };
-    let chosen = if push {
-        best(true).or_else(|| best(false))
-    } else {
-        best(false)
-    };
-    match chosen {
-        Some(rule) => Effective {
-            url: format!("{}{}", rule.base, &url[rule.instead_of.len()..]),
-            rule: Some(format!(
-                "url.{}.{} = {}",
-                rule.base,
-                if rule.push {
-                    "pushInsteadOf"
-                } else {
-                    "insteadOf"
-                },
-                rule.instead_of
-            )),
-        },
-        None => Effective {
-            url: url.to_string(),
-            rule: None,
-        },
+/// git's `alias_url`: the first of the longest matching prefixes wins, and an empty prefix
+/// matches every URL.
+fn push_rewrite(url: &str, rules: &[Rewrite]) -> Option<String> {
+    let mut best: Option<&Rewrite> = None;
+    for rule in rules.iter().filter(|r| url.starts_with(&r.prefix)) {
+        if best.is_none_or(|b| rule.prefix.len() > b.prefix.len()) {
+            best = Some(rule);
+        }
     }
+    best.map(|rule| format!("{}{}", rule.base, &url[rule.prefix.len()..]))
+}
+
+/// 40 (SHA-1) or 64 (SHA-256) hex digits.
+pub fn is_object_name(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -769,19 +872,26 @@ mod tests {
     }
 
     #[test]
-    fn rewrites_follow_gits_longest_match_and_push_preference() {
+    fn push_rewrites_follow_gits_first_longest_match() {
         let rules = parse_rewrites(
-            b"url.https://mirror.example/.insteadof\nhttps://git.example/\0url.https://mirror.example/deep/.insteadof\nhttps://git.example/git/\0url.ssh://push.example/.pushinsteadof\nhttps://git.example/\0",
+            b"url.ssh://one/.pushinsteadof\nhttps://git.example/\0url.ssh://two/.pushinsteadof\nhttps://git.example/\0url.ssh://deep/.pushinsteadof\nhttps://git.example/git/\0",
         );
         assert_eq!(rules.len(), 3);
-        let read = rewrite("https://git.example/git/a/b.git", &rules, false);
-        assert_eq!(read.url, "https://mirror.example/deep/a/b.git");
-        let push = rewrite("https://git.example/git/a/b.git", &rules, true);
-        assert_eq!(push.url, "ssh://push.example/git/a/b.git");
         assert_eq!(
-            rewrite("https://other/x", &rules, true).url,
-            "https://other/x"
+            push_rewrite("https://git.example/git/a.git", &rules).as_deref(),
+            Some("ssh://deep/a.git")
         );
+        assert_eq!(
+            push_rewrite("https://git.example/x.git", &rules).as_deref(),
+            Some("ssh://one/x.git"),
+            "the first of equally long prefixes wins"
+        );
+        let empty = parse_rewrites(b"url.http://all/.pushinsteadof\n\0");
+        assert_eq!(
+            push_rewrite("https://a/b", &empty).as_deref(),
+            Some("http://all/https://a/b")
+        );
+        assert_eq!(push_rewrite("https://a/b", &[]), None);
     }
 
     #[test]

@@ -18,19 +18,16 @@ pub fn line(text: &str, key: Option<&ApiKey>, max_chars: usize) -> String {
 /// Several lines kept as lines (git's own messages), each stripped, at most `max_chars` in all.
 pub fn lines(text: &str, key: Option<&ApiKey>, max_chars: usize) -> String {
     let mut text = text.to_string();
-    if let Some(key) = key.map(ApiKey::expose).filter(|k| !k.is_empty()) {
+    let secret = key.map(ApiKey::expose).filter(|k| !k.is_empty());
+    if let Some(key) = secret {
         text = text.replace(key, REDACTED);
     }
     let stripped = strip_controls(&text);
     let redacted: Vec<String> = stripped
         .split('\n')
         .map(|l| {
-            l.split(' ')
-                .map(redact_word)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .trim_end()
-                .to_string()
+            let words: Vec<String> = l.split(' ').map(|w| redact_word(w, secret)).collect();
+            redact_authorization(words).join(" ").trim_end().to_string()
         })
         .collect();
     cap(redacted.join("\n").trim_matches('\n'), max_chars)
@@ -90,13 +87,57 @@ fn strip_controls(text: &str) -> String {
     out
 }
 
+/// The value after an `Authorization:` header name (any scheme) is replaced, whatever it is.
+fn redact_authorization(mut words: Vec<String>) -> Vec<String> {
+    let mut i = 0;
+    while i < words.len() {
+        if words[i].to_ascii_lowercase().ends_with("authorization:") {
+            let scheme = words
+                .get(i + 1)
+                .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && w.len() <= 10);
+            let at = if scheme { i + 2 } else { i + 1 };
+            if let Some(value) = words.get_mut(at)
+                && !value.is_empty()
+            {
+                *value = REDACTED.to_string();
+            }
+            i = at;
+        }
+        i += 1;
+    }
+    words
+}
+
+/// Whether `token` is base64 of text that holds `key` (`user:key` in a Basic header).
+fn encodes_key(token: &str, key: Option<&str>) -> bool {
+    use base64::Engine;
+    let Some(key) = key else { return false };
+    if token.len() < 16 {
+        return false;
+    }
+    [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ]
+    .iter()
+    .any(|engine| {
+        engine
+            .decode(token)
+            .is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(key))
+    })
+}
+
 /// A word holding something key-shaped (28 characters starting `sim`, alone or inside
-/// punctuation, a URL's user info or a header) is replaced.
-fn redact_word(word: &str) -> String {
+/// punctuation, a URL's user info or a header), or base64 of the key, is replaced.
+fn redact_word(word: &str, key: Option<&str>) -> String {
     let mut out = String::new();
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
-        if token.len() >= 28 && token.contains("sim") && has_key_inside(token) {
+        if (token.len() >= 28 && token.contains("sim") && has_key_inside(token))
+            || encodes_key(token, key)
+        {
             out.push_str(REDACTED);
         } else {
             out.push_str(token);
@@ -115,8 +156,7 @@ fn redact_word(word: &str) -> String {
     out
 }
 
-/// Whether any 28-character window starting at `sim` looks like a key (base64 of
-/// `user:sim…` is handled by the exact-key replacement, not here).
+/// Whether any 28-character window starting at `sim` looks like a key.
 fn has_key_inside(token: &str) -> bool {
     token
         .match_indices("sim")
@@ -144,6 +184,21 @@ mod tests {
         );
         assert!(!got.contains("simA") && !got.contains("simB"), "{got}");
         assert!(got.starts_with("https://demo:(redacted)@host/x"), "{got}");
+    }
+
+    #[test]
+    fn base64_of_the_key_and_authorization_values_are_removed() {
+        use base64::Engine;
+        let key = ApiKey::new("notShapedSecret".into());
+        let basic = base64::engine::general_purpose::STANDARD.encode("demo:notShapedSecret");
+        let got = line(
+            &format!("> Authorization: Basic {basic} and {basic}"),
+            Some(&key),
+            300,
+        );
+        assert_eq!(got, "> Authorization: Basic (redacted) and (redacted)");
+        let got = line("authorization: Bearer abc.def", None, 300);
+        assert_eq!(got, "authorization: Bearer (redacted)");
     }
 
     #[test]

@@ -326,7 +326,7 @@ fn git_goes_through_the_users_http_proxy() {
 }
 
 #[test]
-fn the_key_is_in_no_childs_argv_no_git_config_and_no_output() {
+fn the_key_is_in_no_childs_argv_or_environment_no_git_config_and_no_output() {
     let pki = Pki::new("argv");
     let d = https_deploy(&pki);
     let ca = pki.ca.display().to_string();
@@ -364,6 +364,16 @@ fn the_key_is_in_no_childs_argv_no_git_config_and_no_output() {
                 !text.contains(KEY),
                 "the key is in a process's argv: {text}"
             );
+            // The key reaches algodeploy through its own environment; nothing it starts
+            // inherits it.
+            if pid != root
+                && let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ"))
+            {
+                assert!(
+                    !String::from_utf8_lossy(&environ).contains(KEY),
+                    "the key is in the environment of {text}"
+                );
+            }
             if text.starts_with("git ") && text.contains("credential") {
                 git_seen = true;
             }
@@ -626,4 +636,168 @@ fn bad_or_mismatched_pem_files_are_named_before_listening() {
         );
         assert!(stderr.contains(&named.display().to_string()), "{stderr}");
     }
+}
+
+#[test]
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    let (proxy, tunnels) = connect_proxy();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    // A plain-http proxy that would see every byte: it counts connections and answers 502.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().take(100).flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = s.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let d = Deploy::new(&[]);
+    let config = git_config(&d, &format!("[http]\n\tproxy = http://127.0.0.1:{proxy}\n"));
+    let via = format!("http://127.0.0.1:{plain}");
+    let env = [
+        ("GIT_CONFIG_GLOBAL", config.as_str()),
+        ("http_proxy", via.as_str()),
+        ("HTTP_PROXY", via.as_str()),
+        ("ALL_PROXY", via.as_str()),
+    ];
+    d.run_with(&["apply", "--yes", "--push"], &env).code(0);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "the plain-http proxy saw traffic"
+    );
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        0,
+        "git's http.proxy saw traffic"
+    );
+}
+
+#[test]
+fn digits_in_a_name_or_port_are_not_mistaken_for_statuses() {
+    let d = Deploy::new(&[]);
+    d.edit("name: hello_world", "name: model403");
+    std::fs::rename(
+        d.repo.dir.path().join("src/hello_world.py"),
+        d.repo.dir.path().join("src/model403.py"),
+    )
+    .unwrap();
+    d.repo.commit("rename");
+    d.run(&["apply", "--yes", "--push"])
+        .code(0)
+        .stderr_has("published 1.0.0");
+}
+
+#[test]
+fn an_ipv6_loopback_git_origin_gets_the_key() {
+    let data = tempfile::tempdir().unwrap();
+    let emulator = Emulator::with_data_dir(&data.path().join("d"), &["--listen", "[::1]:0"]);
+    assert!(
+        emulator.url.starts_with("http://[::1]:"),
+        "{}",
+        emulator.url
+    );
+    let d = Deploy::new(&[]);
+    let url = emulator.url.clone();
+    let out = run_clean(
+        &d,
+        &["apply", "--yes", "--push"],
+        &[("ALGORITHMIA_API", &url), ("ALGORITHMIA_API_KEY", KEY)],
+    );
+    out.code(0).stderr_has("published 1.0.0");
+}
+
+#[test]
+fn git_never_prompts_through_askpass_and_redacts_traces() {
+    let d = Deploy::new(&[]);
+    let log = d.home().join("askpass.log");
+    let askpass = d.home().join("askpass.sh");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\necho typed\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&askpass)
+        .status()
+        .unwrap();
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = elsewhere.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in elsewhere.incoming().take(20).flatten() {
+            let mut buffer = [0u8; 4096];
+            let _ = s.read(&mut buffer);
+            let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let config = git_config(
+        &d,
+        &format!(
+            "[url \"http://127.0.0.1:{port}/\"]\n\tinsteadOf = {}/\n",
+            d.emulator.url
+        ),
+    );
+    let askpass = askpass.display().to_string();
+    let out = d.run_with(
+        &["apply", "--yes", "--push"],
+        &[
+            ("GIT_CONFIG_GLOBAL", config.as_str()),
+            ("GIT_ASKPASS", askpass.as_str()),
+            ("SSH_ASKPASS", askpass.as_str()),
+        ],
+    );
+    out.code(1);
+    assert!(
+        !log.exists(),
+        "askpass was asked: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // Trace output the user asked for, with git's redaction turned off: still no key.
+    let d = Deploy::new(&[]);
+    let out = d.run_with(
+        &["apply", "--yes", "--push"],
+        &[
+            ("GIT_TRACE", "1"),
+            ("GIT_TRACE_CURL", "1"),
+            ("GIT_TRACE_REDACT", "0"),
+        ],
+    );
+    out.code(0);
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("demo:{KEY}"))
+    };
+    assert!(!out.stderr.contains(KEY) && !out.stderr.contains(&basic));
+}
+
+#[test]
+fn a_long_tmpdir_and_a_lingering_hook_do_not_break_the_push() {
+    let d = Deploy::new(&[]);
+    let long = d.home().join("a".repeat(60)).join("b".repeat(40));
+    std::fs::create_dir_all(&long).unwrap();
+    let hook = d.repo.dir.path().join(".git/hooks/pre-push");
+    std::fs::write(&hook, "#!/bin/sh\nsleep 8 &\nexit 0\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&hook)
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let tmpdir = long.display().to_string();
+    d.run_with(
+        &["apply", "--yes", "--push"],
+        &[("TMPDIR", tmpdir.as_str())],
+    )
+    .code(0)
+    .stderr_has("published 1.0.0");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(7),
+        "the push waited for the hook's child"
+    );
 }

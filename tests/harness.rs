@@ -152,24 +152,32 @@ impl Emulator {
     }
 
     pub fn with_data_dir(data_dir: &std::path::Path, extra: &[&str]) -> Emulator {
-        let mut args: Vec<String> = [
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--key",
-            &format!("demo={KEY}"),
-            "--key",
-            &format!("other={OTHER_KEY}"),
-            "--read-only-key",
-            &format!("demo={READ_KEY}"),
-            "--admin-token",
-            ADMIN,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+        let listen = if extra.contains(&"--listen") {
+            Vec::new()
+        } else {
+            vec!["--listen", "127.0.0.1:0"]
+        };
+        let mut args: Vec<String> = ["emulator"]
+            .into_iter()
+            .chain(listen)
+            .map(str::to_string)
+            .collect();
+        args.extend(
+            [
+                "--key",
+                &format!("demo={KEY}"),
+                "--key",
+                &format!("other={OTHER_KEY}"),
+                "--read-only-key",
+                &format!("demo={READ_KEY}"),
+                "--admin-token",
+                ADMIN,
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ]
+            .iter()
+            .map(|s| (*s).to_string()),
+        );
         if !extra.contains(&"--build-seconds") {
             args.extend(["--build-seconds".to_string(), "0".to_string()]);
         }
