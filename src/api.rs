@@ -935,6 +935,30 @@ mod tests {
     }
 
     #[test]
+    fn the_retry_budget_holds_whatever_retry_after_asks() {
+        let budget = RetryBudget::default();
+        let slow = ApiError::Status {
+            method: "GET",
+            url: "u".into(),
+            status: 503,
+            code: None,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        let mut waited = Duration::ZERO;
+        let mut tries = 0;
+        while let Some(wait) = budget.next(&slow, Some(Duration::from_millis(250))) {
+            waited += wait;
+            tries += 1;
+            assert!(tries < 100);
+        }
+        assert!(waited <= RETRY_BUDGET, "{waited:?}");
+        assert_eq!(tries, 3, "30 s each (clamped), three fit in 90 s");
+        // The backoff ending ends the retries too.
+        assert_eq!(RetryBudget::default().next(&slow, None), None);
+    }
+
+    #[test]
     fn retry_after_takes_seconds_or_a_date() {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("retry-after", "3".parse().unwrap());
