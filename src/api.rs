@@ -15,6 +15,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::config::{ApiKey, Config};
+use crate::current::{Algorithm, Build, BuildStatus, Published};
+use crate::manifest::Callability;
+use crate::version::Version;
 
 /// Bodies larger than this are refused (a management answer is a few KiB; logs are capped).
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -29,33 +32,6 @@ pub struct Client {
     key: ApiKey,
     /// Where retries are reported for people (the caller's reporter); `None`: developer logs only.
     notify: Option<Notify>,
-}
-
-/// The live algorithm, as far as a plan compares it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RemoteAlgorithm {
-    pub id: String,
-    pub owner: String,
-    pub name: String,
-    pub details: serde_json::Map<String, Value>,
-    pub settings: serde_json::Map<String, Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PublishedVersion {
-    pub semantic_version: String,
-    pub git_hash: String,
-    pub callability: Option<String>,
-    pub release_notes: Option<String>,
-    pub sample_input: Option<String>,
-    pub sample_output: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildInfo {
-    pub id: String,
-    pub commit: String,
-    pub status: String,
 }
 
 #[derive(Debug)]
@@ -110,36 +86,15 @@ const MAX_PAGED: usize = 32 * 1024 * 1024;
 const PAGE_LIMIT: &str = "read the most pages allowed";
 
 /// A build from the server, checked before use: a commit is 40 (or 64) hex digits.
-fn checked_build(wire: &WireBuild, url: &str) -> Result<BuildInfo, ApiError> {
+fn checked_build(wire: &WireBuild, url: &str) -> Result<Build, ApiError> {
     if !crate::remote::is_object_name(&wire.commit_sha) {
         return Err(bad_value(url, "a build's `commit_sha`", &wire.commit_sha));
     }
-    Ok(BuildInfo {
+    Ok(Build {
         id: crate::sanitize::line(&wire.build_id, None, 100),
         commit: wire.commit_sha.to_ascii_lowercase(),
-        status: wire.status.clone(),
+        status: BuildStatus::from_wire(&wire.status),
     })
-}
-
-/// A published version from the server, checked before use.
-fn checked_version(mut version: PublishedVersion, url: &str) -> Result<PublishedVersion, ApiError> {
-    if !crate::remote::is_object_name(&version.git_hash) {
-        return Err(bad_value(url, "a version's `git_hash`", &version.git_hash));
-    }
-    version.git_hash = version.git_hash.to_ascii_lowercase();
-    if version.semantic_version.len() > 40
-        || !version
-            .semantic_version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
-    {
-        return Err(bad_value(
-            url,
-            "a version's `semantic_version`",
-            &version.semantic_version,
-        ));
-    }
-    Ok(version)
 }
 
 fn bad_value(url: &str, what: &str, value: &str) -> ApiError {
@@ -305,7 +260,6 @@ impl std::error::Error for ApiError {
 #[derive(Debug, Deserialize)]
 struct WireAlgorithm {
     id: Option<String>,
-    name: Option<String>,
     #[serde(default)]
     details: serde_json::Map<String, Value>,
     #[serde(default)]
@@ -341,7 +295,7 @@ struct WireLogs {
     logs: Option<String>,
 }
 
-fn text(value: Option<Value>) -> Option<String> {
+fn text_value(value: Option<Value>) -> Option<String> {
     match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -350,36 +304,49 @@ fn text(value: Option<Value>) -> Option<String> {
 }
 
 impl WireAlgorithm {
-    fn into_remote(self, owner: &str, url: &str) -> Result<RemoteAlgorithm, ApiError> {
+    /// The live algorithm as a domain value: its id and managed fields.
+    fn into_current(self, url: &str) -> Result<Algorithm, ApiError> {
         let id = self.id.ok_or_else(|| ApiError::Decode {
             url: url.to_string(),
             status: 200,
             reason: "the algorithm has no `id`".into(),
             excerpt: String::new(),
         })?;
-        Ok(RemoteAlgorithm {
-            id,
-            owner: owner.to_string(),
-            name: self.name.unwrap_or_default(),
-            details: self.details,
-            settings: self.settings,
-        })
-    }
-
-    fn into_published(self) -> Option<PublishedVersion> {
-        let info = self.version_info?;
-        Some(PublishedVersion {
-            semantic_version: info.semantic_version?,
-            git_hash: info.git_hash?,
+        Ok(Algorithm {
+            id: crate::sanitize::line(&id, None, 100),
+            fields: crate::fields::from_sections(&self.details, &self.settings),
             callability: self
                 .settings
                 .get("algorithm_callability")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
-            release_notes: info.release_notes,
-            sample_input: text(info.sample_input),
-            sample_output: text(info.sample_output),
+                .and_then(Callability::from_wire),
         })
+    }
+
+    /// A published version, checked before use (a commit is 40 or 64 hex digits, a version
+    /// plain `MAJOR.MINOR.PATCH`); `None` for an entry without a semantic version.
+    fn into_published(self, url: &str) -> Option<Result<Published, ApiError>> {
+        let info = self.version_info?;
+        let (text, commit) = (info.semantic_version?, info.git_hash?);
+        Some((|| {
+            let version = Version::parse(&text)
+                .ok_or_else(|| bad_value(url, "a version's `semantic_version`", &text))?;
+            if !crate::remote::is_object_name(&commit) {
+                return Err(bad_value(url, "a version's `git_hash`", &commit));
+            }
+            Ok(Published {
+                version,
+                commit: commit.to_ascii_lowercase(),
+                callability: self
+                    .settings
+                    .get("algorithm_callability")
+                    .and_then(Value::as_str)
+                    .and_then(Callability::from_wire),
+                release_notes: info.release_notes,
+                sample_input: text_value(info.sample_input),
+                sample_output: text_value(info.sample_output),
+            })
+        })())
     }
 }
 
@@ -670,23 +637,19 @@ impl Client {
     }
 
     /// `None` when the algorithm does not exist.
-    pub async fn algorithm(
-        &self,
-        owner: &str,
-        name: &str,
-    ) -> Result<Option<RemoteAlgorithm>, ApiError> {
+    pub async fn algorithm(&self, owner: &str, name: &str) -> Result<Option<Algorithm>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}");
         match self.read::<WireAlgorithm>(&path, &[]).await {
-            Ok(wire) => wire.into_remote(owner, &self.url(&path)).map(Some),
+            Ok(wire) => wire.into_current(&self.url(&path)).map(Some),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn create(&self, owner: &str, body: &Value) -> Result<RemoteAlgorithm, ApiError> {
+    pub async fn create(&self, owner: &str, body: &Value) -> Result<Algorithm, ApiError> {
         let path = format!("/algorithms/{owner}");
         let wire: WireAlgorithm = self.json("POST", &path, &[], Some(body)).await?;
-        wire.into_remote(owner, &self.url(&path))
+        wire.into_current(&self.url(&path))
     }
 
     pub async fn update(
@@ -694,10 +657,10 @@ impl Client {
         owner: &str,
         name: &str,
         body: &Value,
-    ) -> Result<RemoteAlgorithm, ApiError> {
+    ) -> Result<Algorithm, ApiError> {
         let path = format!("/algorithms/{owner}/{name}");
         let wire: WireAlgorithm = self.json("PUT", &path, &[], Some(body)).await?;
-        wire.into_remote(owner, &self.url(&path))
+        wire.into_current(&self.url(&path))
     }
 
     /// Whether the key is accepted and may read `owner`'s algorithms (`doctor`): the first page
@@ -727,7 +690,7 @@ impl Client {
         &self,
         owner: &str,
         name: &str,
-    ) -> Result<Vec<PublishedVersion>, ApiError> {
+    ) -> Result<Vec<Published>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/versions");
         let base = [
             ("published", "true".to_string()),
@@ -741,8 +704,8 @@ impl Client {
         let url = self.url(&path);
         let mut versions = Vec::new();
         for wire in pages {
-            if let Some(version) = wire.into_published() {
-                versions.push(checked_version(version, &url)?);
+            if let Some(version) = wire.into_published(&url) {
+                versions.push(version?);
             }
         }
         Ok(versions)
@@ -754,8 +717,8 @@ impl Client {
         &self,
         owner: &str,
         name: &str,
-        enough: impl Fn(&[BuildInfo]) -> bool,
-    ) -> Result<Vec<BuildInfo>, ApiError> {
+        enough: impl Fn(&[Build]) -> bool,
+    ) -> Result<Vec<Build>, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/builds");
         let url = self.url(&path);
         let base = [("limit", "50".to_string())];
@@ -833,7 +796,7 @@ impl Client {
         )))
     }
 
-    pub async fn build(&self, owner: &str, name: &str, id: &str) -> Result<BuildInfo, ApiError> {
+    pub async fn build(&self, owner: &str, name: &str, id: &str) -> Result<Build, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/builds/{id}");
         let b: WireBuild = self.read(&path, &[]).await?;
         checked_build(&b, &self.url(&path))
@@ -851,46 +814,20 @@ impl Client {
         owner: &str,
         name: &str,
         body: &Value,
-    ) -> Result<PublishedVersion, ApiError> {
+    ) -> Result<Published, ApiError> {
         let path = format!("/algorithms/{owner}/{name}/versions");
         let wire: WireAlgorithm = self.json("POST", &path, &[], Some(body)).await?;
         let url = self.url(&path);
-        let published = wire.into_published().ok_or_else(|| ApiError::Decode {
-            url: url.clone(),
-            status: 200,
-            reason: "the publish answer has no `version_info.semantic_version` and `git_hash`"
-                .into(),
-            excerpt: String::new(),
-        })?;
-        checked_version(published, &url)
+        wire.into_published(&url).unwrap_or_else(|| {
+            Err(ApiError::Decode {
+                url: url.clone(),
+                status: 200,
+                reason: "the publish answer has no `version_info.semantic_version` and `git_hash`"
+                    .into(),
+                excerpt: String::new(),
+            })
+        })
     }
-}
-
-/// The body of a publish request (NOTES.md section 12: `version_type` plus the declared
-/// `semantic_version` and `git_hash`).
-pub fn publish_body(
-    bump: &str,
-    semantic_version: &str,
-    git_hash: &str,
-    callability: &str,
-    info: &crate::manifest::VersionInfo,
-) -> Value {
-    let mut version_info = json!({
-        "version_type": bump,
-        "semantic_version": semantic_version,
-        "git_hash": git_hash,
-        "insights_enabled": false,
-    });
-    for (key, value) in [
-        ("release_notes", &info.release_notes),
-        ("sample_input", &info.sample_input),
-        ("sample_output", &info.sample_output),
-    ] {
-        if let Some(value) = value {
-            version_info[key] = value.clone().into();
-        }
-    }
-    json!({"settings": {"algorithm_callability": callability}, "version_info": version_info})
 }
 
 #[cfg(test)]

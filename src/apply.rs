@@ -5,14 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-use crate::api::{ApiError, Client, publish_body};
+use crate::api::{ApiError, Client};
+use crate::current::BuildStatus;
 use crate::error::Error;
 use crate::git::short;
-use crate::manifest::Loaded;
-use crate::plan::{AlgorithmPlan, Change, Step, desired_fields};
+use crate::plan::{AlgorithmPlan, Step};
 use crate::state::{self, Record};
+use crate::version::Version;
 
 /// Progress for people: stderr only, a spinner on a terminal, a line every few seconds
 /// otherwise.
@@ -82,52 +81,14 @@ impl Reporter {
 pub struct Context<'a> {
     pub client: &'a Client,
     pub remotes: &'a crate::remote::Remotes,
-    pub loaded: &'a Loaded,
+    /// The manifest the plan was made from (its state record sits beside it).
+    pub manifest: &'a std::path::Path,
     pub git_root: &'a std::path::Path,
     pub push: bool,
     pub build_timeout: Duration,
     pub reporter: &'a Reporter,
     /// The last-applied record before this run, if any.
     pub previous: Option<&'a Record>,
-}
-
-/// The create body: name, details and settings from the manifest.
-fn create_body(loaded: &Loaded) -> Value {
-    let (details, settings) = sections(loaded, &[]);
-    json!({"name": loaded.manifest.name, "details": details, "settings": settings})
-}
-
-/// The update body: every managed field; optional fields the plan removes are sent as `null`.
-fn update_body(loaded: &Loaded, changes: &[Change]) -> Value {
-    let removed: Vec<&str> = changes
-        .iter()
-        .filter(|c| c.after.is_none())
-        .map(|c| c.field.as_str())
-        .collect();
-    let (details, settings) = sections(loaded, &removed);
-    json!({"details": details, "settings": settings})
-}
-
-fn sections(loaded: &Loaded, removed: &[&str]) -> (Value, Value) {
-    let mut details = serde_json::Map::new();
-    let mut settings = serde_json::Map::new();
-    for (field, value) in desired_fields(loaded) {
-        let (section, name) = field.split_once('.').expect("dotted field");
-        let map = if section == "details" {
-            &mut details
-        } else {
-            &mut settings
-        };
-        map.insert(name.to_string(), value);
-    }
-    for field in removed {
-        let (section, name) = field.split_once('.').expect("dotted field");
-        // The runtime is replaced as a whole by the one the manifest names.
-        if section == "details" {
-            details.insert(name.to_string(), Value::Null);
-        }
-    }
-    (Value::Object(details), Value::Object(settings))
 }
 
 fn api_error(algorithm: &str, source: ApiError) -> Error {
@@ -201,8 +162,7 @@ where
 
 /// Execute one algorithm's plan; returns the record to save.
 pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Error> {
-    let m = &ctx.loaded.manifest;
-    let (owner, name) = (m.owner.as_str(), m.name.as_str());
+    let (owner, name) = (plan.owner.as_str(), plan.name.as_str());
     let algorithm = plan.algorithm.as_str();
     let moved = |what: String| Error::Moved {
         algorithm: algorithm.to_string(),
@@ -213,7 +173,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
     for step in &plan.steps {
         check_interrupted()?;
         match step {
-            Step::Create { .. } => {
+            Step::Create { request, .. } => {
                 // Another run (another machine) may have created it since the plan.
                 if ctx
                     .client
@@ -225,11 +185,10 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     return Err(moved("it exists now".into()));
                 }
                 ctx.reporter.line(&format!("{algorithm}: creating"));
-                let body = create_body(ctx.loaded);
                 let created = verified_write(
                     ctx.reporter,
                     algorithm,
-                    || ctx.client.create(owner, &body),
+                    || ctx.client.create(owner, request),
                     || ctx.client.algorithm(owner, name),
                 )
                 .await
@@ -244,7 +203,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 algorithm_id = Some(created.id);
                 crash_point("create");
             }
-            Step::Update { changes } => {
+            Step::Update { changes, request } => {
                 let live = ctx
                     .client
                     .algorithm(owner, name)
@@ -253,7 +212,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 let Some(live) = live else {
                     return Err(moved("it was deleted".into()));
                 };
-                let now = crate::plan::live_fields(&live);
+                let now = &live.fields;
                 if let Some(change) = changes
                     .iter()
                     .find(|c| now.get(&c.field) != c.before.as_ref())
@@ -273,19 +232,16 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                let body = update_body(ctx.loaded, changes);
-                let desired = desired_fields(ctx.loaded);
                 let updated = verified_write(
                     ctx.reporter,
                     algorithm,
-                    || ctx.client.update(owner, name, &body),
+                    || ctx.client.update(owner, name, request),
                     || async {
                         let live = ctx.client.algorithm(owner, name).await?;
                         Ok(live.filter(|l| {
-                            let now = crate::plan::live_fields(l);
                             changes
                                 .iter()
-                                .all(|c| now.get(&c.field) == desired.get(&c.field))
+                                .all(|c| l.fields.get(&c.field) == c.after.as_ref())
                         }))
                     },
                 )
@@ -330,9 +286,10 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 to,
                 bump,
                 commit,
-                callability,
+                request,
+                ..
             } => {
-                wait_for_build(ctx, algorithm, commit).await?;
+                wait_for_build(ctx, plan, commit).await?;
                 check_interrupted()?;
                 // Re-read what the publish depends on: another run may have published since.
                 let published = ctx
@@ -340,33 +297,26 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     .published_versions(owner, name)
                     .await
                     .map_err(|e| api_error(algorithm, e))?;
-                if let Some(done) = published.iter().find(|p| p.semantic_version == *to) {
-                    if done.git_hash == *commit {
+                if let Some(done) = published.iter().find(|p| p.version == *to) {
+                    if done.commit == *commit {
                         ctx.reporter.line(&format!(
                             "{algorithm}: {to} is already published from {}",
                             short(commit)
                         ));
-                        version = Some((to.clone(), commit.clone()));
+                        version = Some((*to, commit.clone()));
                         continue;
                     }
                     return Err(moved(format!(
-                        "{to} was published from {} meanwhile",
-                        short(&done.git_hash)
+                        "another run published {to} from {} first",
+                        short(&done.commit)
                     )));
                 }
-                let latest = published
-                    .iter()
-                    .filter_map(|p| {
-                        crate::manifest::parse_version(&p.semantic_version)
-                            .map(|v| (v, p.semantic_version.clone()))
-                    })
-                    .max()
-                    .map(|(_, v)| v);
+                let latest = published.iter().map(|p| p.version).max();
                 if latest != *from {
                     return Err(moved(format!(
                         "the latest published version is {} now, not {}",
-                        latest.as_deref().unwrap_or("none"),
-                        from.as_deref().unwrap_or("none")
+                        latest.map_or_else(|| "none".to_string(), |v| v.to_string()),
+                        from.map_or_else(|| "none".to_string(), |v| v.to_string())
                     )));
                 }
                 ctx.reporter.line(&format!(
@@ -374,22 +324,15 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     bump.as_str(),
                     short(commit)
                 ));
-                let body = publish_body(
-                    bump.as_str(),
-                    to,
-                    commit,
-                    callability.as_str(),
-                    &m.version_info,
-                );
                 let published = verified_write(
                     ctx.reporter,
                     algorithm,
-                    || ctx.client.publish(owner, name, &body),
+                    || ctx.client.publish(owner, name, request),
                     || async {
                         let all = ctx.client.published_versions(owner, name).await?;
                         Ok(all
                             .into_iter()
-                            .find(|p| p.semantic_version == *to && p.git_hash == *commit))
+                            .find(|p| p.version == *to && p.commit == *commit))
                     },
                 )
                 .await;
@@ -402,11 +345,10 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                             .published_versions(owner, name)
                             .await
                             .map_err(|e| api_error(algorithm, e))?;
-                        let latest = now.iter().find(|p| p.git_hash == *commit);
-                        return Err(moved(match latest {
+                        return Err(moved(match now.iter().find(|p| p.commit == *commit) {
                             Some(p) => format!(
                                 "another run published {} from {} first",
-                                p.semantic_version,
+                                p.version,
                                 short(commit)
                             ),
                             None => "another run published this build first".into(),
@@ -414,19 +356,15 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     }
                     Err(e) => return Err(api_error(algorithm, e)),
                 };
-                if published.semantic_version != *to || published.git_hash != *commit {
+                if published.version != *to || published.commit != *commit {
                     return Err(Error::PublishMismatch {
                         algorithm: algorithm.to_string(),
                         expected: format!("{to} from {}", short(commit)),
-                        got: format!(
-                            "{} from {}",
-                            published.semantic_version,
-                            short(&published.git_hash)
-                        ),
+                        got: format!("{} from {}", published.version, short(&published.commit)),
                     });
                 }
                 ctx.reporter.line(&format!("{algorithm}: published {to}"));
-                version = Some((to.clone(), commit.clone()));
+                version = Some((*to, commit.clone()));
                 crash_point("publish");
             }
         }
@@ -444,19 +382,18 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
     Ok(record(ctx, plan, algorithm_id, version))
 }
 
-/// The last-applied record after this apply: the manifest's fields, and the version with the
-/// commit it was published from (this run's publish, or what the previous record said about
-/// the same version).
+/// The last-applied record after this apply: the plan's desired fields, and the version with
+/// the commit it was published from (this run's publish, or what the plan or the previous
+/// record said about the same version).
 fn record(
     ctx: &Context<'_>,
     plan: &AlgorithmPlan,
     algorithm_id: String,
-    published: Option<(String, String)>,
+    published: Option<(Version, String)>,
 ) -> Record {
-    let declared = &ctx.loaded.manifest.version_info.semantic_version;
     let (version, commit) = match (published, &plan.published_from) {
-        (Some((v, c)), _) => (Some(v), Some(c)),
-        (None, Some(commit)) => (Some(declared.clone()), Some(commit.clone())),
+        (Some((v, c)), _) => (Some(v.to_string()), Some(c)),
+        (None, Some(commit)) => (Some(plan.version.to_string()), Some(commit.clone())),
         (None, None) => ctx
             .previous
             .map_or((None, None), |p| (p.version.clone(), p.commit.clone())),
@@ -467,7 +404,7 @@ fn record(
         algorithm: plan.algorithm.clone(),
         algorithm_id,
         manifest_digest: plan.manifest_digest.clone(),
-        fields: desired_fields(ctx.loaded),
+        fields: plan.desired.clone(),
         version,
         commit,
         applied_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
@@ -478,16 +415,20 @@ fn record(
 /// interrupted: record them now, so that drift is measured from what the server was given.
 fn save_progress(ctx: &Context<'_>, plan: &AlgorithmPlan, algorithm_id: &str) -> Result<(), Error> {
     state::save(
-        &ctx.loaded.path,
+        ctx.manifest,
         &record(ctx, plan, algorithm_id.to_string(), None),
     )
     .map_err(|source| Error::State { source })
 }
 
 /// Wait for the build of `commit` to finish; it must succeed and be the newest success.
-async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Result<(), Error> {
-    let m = &ctx.loaded.manifest;
-    let (owner, name) = (m.owner.as_str(), m.name.as_str());
+async fn wait_for_build(
+    ctx: &Context<'_>,
+    plan: &AlgorithmPlan,
+    commit: &str,
+) -> Result<(), Error> {
+    let (owner, name) = (plan.owner.as_str(), plan.name.as_str());
+    let algorithm = plan.algorithm.as_str();
     let what = format!("{algorithm}: waiting for the build of {}", short(commit));
     let finished = ctx
         .reporter
@@ -499,9 +440,9 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
             Ok(builds
                 .into_iter()
                 .find(|b| b.commit == commit)
-                // Only a finished build ends the wait: `in-progress`, `queued` or a status this
+                // Only a finished build ends the wait: queued, in progress, or a status this
                 // version does not know yet keep it waiting (the build timeout bounds it).
-                .filter(|b| matches!(b.status.as_str(), "succeeded" | "failed")))
+                .filter(|b| b.status.is_finished()))
         })
         .await
         .map_err(|e| api_error(algorithm, e))?;
@@ -513,12 +454,13 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
             waited: ctx.build_timeout,
         });
     };
-    if build.status != "succeeded" {
+    if build.status != BuildStatus::Succeeded {
         let logs = ctx
             .client
             .build_logs(owner, name, &build.id)
             .await
             .unwrap_or_else(|e| format!("(the log could not be read: {e})"));
+        let logs = crate::sanitize::lines(&logs, None, 64 * 1024);
         let tail: Vec<&str> = logs
             .lines()
             .rev()
@@ -533,13 +475,19 @@ async fn wait_for_build(ctx: &Context<'_>, algorithm: &str, commit: &str) -> Res
             log_tail: tail.join("\n"),
         });
     }
+    ctx.reporter.line(&format!(
+        "{algorithm}: the build of {} succeeded",
+        short(commit)
+    ));
     // The real service publishes its latest successful build: it must be this one.
     let builds = ctx
         .client
-        .builds(owner, name, |b| b.iter().any(|b| b.status == "succeeded"))
+        .builds(owner, name, |b| {
+            b.iter().any(|b| b.status == BuildStatus::Succeeded)
+        })
         .await
         .map_err(|e| api_error(algorithm, e))?;
-    if let Some(newest) = builds.iter().find(|b| b.status == "succeeded")
+    if let Some(newest) = builds.iter().find(|b| b.status == BuildStatus::Succeeded)
         && newest.commit != commit
     {
         return Err(Error::NewerBuild {

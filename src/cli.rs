@@ -41,6 +41,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Write an algorithm.yaml for an existing algorithm and its latest published version
     Import(ImportArgs),
+    /// Show a saved plan (`plan --out FILE`) as text or JSON
+    Show(ShowArgs),
     /// Print the JSON Schema of algorithm.yaml (for editors and yaml-language-server)
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
@@ -194,7 +196,8 @@ pub enum PlanFormat {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Manifest files, or folders searched for algorithm.yaml [default: ./algorithm.yaml]
+    /// Manifest files, or folders searched for algorithm.yaml [default: ./algorithm.yaml]; or
+    /// one saved plan (`plan --out FILE`), recognised by its content
     #[arg(conflicts_with = "plan")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -220,6 +223,15 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same manifest to finish (default: do not wait)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan
+    pub plan: PathBuf,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Args)]

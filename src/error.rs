@@ -111,6 +111,19 @@ pub enum Error {
     Timeout {
         after: Duration,
     },
+    /// A file that would be overwritten.
+    Exists {
+        path: String,
+    },
+    /// The algorithm is not visible to the key (missing, or another owner's private one).
+    NoAlgorithm {
+        algorithm: String,
+    },
+    /// The live algorithm cannot be written as a manifest.
+    Import {
+        algorithm: String,
+        reason: String,
+    },
     /// `doctor` found failures (its report is on stdout); `exit` is the first one's class.
     Doctor {
         failed: usize,
@@ -171,7 +184,9 @@ impl Error {
                 Some("check the API address (--api, ALGORITHMIA_API) and the network".into())
             }
             Error::Conflict { conflicts } => Some(conflicts.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join("; ")),
-            Error::NotPushed { command, .. } => Some(format!("push it with `{command}` (the key is the password), or run apply with --push")),
+            Error::NotPushed { command, .. } => Some(format!("run apply with --push, or push it yourself with `{command}` (the key is the password)")),
+            Error::Exists { .. } => Some("choose another --out, or remove the file first".into()),
+            Error::NoAlgorithm { .. } => Some("check OWNER/NAME and that the key belongs to the owner (or may read the algorithm)".into()),
             Error::NewerBuild { .. } => Some("the service publishes its newest successful build; push HEAD again (or merge the newer commit) and re-run".into()),
             Error::Stale { .. } => Some("make a new plan with `algodeploy plan --out FILE` and review it".into()),
             Error::BuildTimeout { .. } => Some("raise --build-timeout, or check the build on the service and re-run: apply continues where it stopped".into()),
@@ -224,7 +239,7 @@ impl fmt::Display for Error {
                 algorithm, commit, ..
             } => write!(
                 f,
-                "{algorithm}: HEAD {} is not on the algorithm's `master`, so there is no build to publish",
+                "{algorithm}: HEAD {} is not on the algorithm's `master` and apply may not push it (no --push); nothing was changed",
                 crate::git::short(commit)
             ),
             Error::BuildFailed {
@@ -296,6 +311,13 @@ impl fmt::Display for Error {
                 "gave up after --timeout {}; run again to finish",
                 humantime::format_duration(*after)
             ),
+            Error::Exists { path } => {
+                write!(f, "`{path}` exists; algodeploy does not overwrite it")
+            }
+            Error::NoAlgorithm { algorithm } => {
+                write!(f, "no algorithm {algorithm} visible to this key")
+            }
+            Error::Import { algorithm, reason } => write!(f, "{algorithm}: {reason}"),
             Error::Doctor { failed, .. } => write!(
                 f,
                 "{} failed; the report above says how to fix {}",

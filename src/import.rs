@@ -1,113 +1,91 @@
 //! `algodeploy import OWNER/NAME`: the manifest that describes an existing algorithm and its
-//! latest published version, so that `import` then `plan` shows no changes.
+//! latest published version, so that `import` then `plan` shows no changes. The live fields go
+//! through the one field table ([`crate::fields::FIELDS`]) into the manifest model, so a new
+//! managed field is imported without code here.
 
-use std::path::PathBuf;
+use serde_json::{Map, Value, json};
 
-use serde_json::Value;
+use crate::current::{Algorithm, Published};
+use crate::fields::{Compare, FIELDS, Section};
+use crate::manifest::{Callability, Manifest};
 
-use crate::api::{PublishedVersion, RemoteAlgorithm};
-use crate::manifest::{
-    Callability, Details, Environment, Language, License, Manifest, NetworkAccess, Settings,
-    SourceVisibility, VersionInfo, parse_version,
-};
-
-fn text(map: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .filter(|s| !s.is_empty())
-}
-
-fn choice<T>(
-    map: &serde_json::Map<String, Value>,
-    key: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, String> {
-    let value =
-        text(map, key).ok_or_else(|| format!("the live algorithm has no `settings.{key}`"))?;
-    parse(&value).ok_or_else(|| {
-        format!(
-            "the live algorithm's `settings.{key}` is `{value}`, which a manifest cannot express"
-        )
-    })
-}
-
+/// The manifest text, or why the live algorithm cannot be written as one.
 pub fn manifest_text(
     owner: &str,
     name: &str,
-    algorithm: &RemoteAlgorithm,
-    published: &[PublishedVersion],
+    algorithm: &Algorithm,
+    published: &[Published],
 ) -> Result<String, String> {
-    let s = &algorithm.settings;
-    let d = &algorithm.details;
-    let latest = published
-        .iter()
-        .filter_map(|p| parse_version(&p.semantic_version).map(|v| (v, p)))
-        .max_by_key(|(v, _)| *v)
-        .map(|(_, p)| p);
-    let (language, environment, algorithm_environment, package_set) =
-        match (text(s, "language"), text(s, "algorithm_environment")) {
-            (Some(language), _) => (
-                Some(
-                    Language::from_wire(&language)
-                        .ok_or_else(|| format!("unknown legacy language `{language}`"))?,
-                ),
-                Some(choice(s, "environment", Environment::from_wire)?),
-                None,
-                None,
-            ),
-            // The service reports the package set an environment id resolves to; the id is the
-            // setting.
-            (None, Some(id)) => (None, None, Some(id), None),
-            (None, None) => (None, None, None, text(s, "package_set")),
-        };
+    let latest = published.iter().max_by_key(|p| p.version);
+    let mut details = Map::new();
+    let mut settings = Map::new();
+    let environment = algorithm
+        .fields
+        .contains_key("settings.algorithm_environment");
+    for field in FIELDS {
+        // The service reports the package set an environment id resolves to; the id is the
+        // setting.
+        if field.compare == Compare::ResolvedFromEnvironment && environment {
+            continue;
+        }
+        if let Some(value) = algorithm.fields.get(field.key) {
+            let section = match field.section {
+                Section::Details => &mut details,
+                Section::Settings => &mut settings,
+            };
+            section.insert(field.name.to_string(), value.clone());
+        }
+    }
+    details
+        .entry("label")
+        .or_insert_with(|| Value::from(name.to_string()));
     let callability = latest
-        .and_then(|p| p.callability.as_deref())
-        .or_else(|| s.get("algorithm_callability").and_then(Value::as_str))
-        .and_then(Callability::from_wire)
+        .and_then(|p| p.callability)
+        .or(algorithm.callability)
         .unwrap_or(Callability::Private);
-    let manifest = Manifest {
-        owner: owner.to_string(),
-        name: name.to_string(),
-        details: Details {
-            label: text(d, "label").unwrap_or_else(|| name.to_string()),
-            tagline: text(d, "tagline"),
-            summary: text(d, "summary"),
-            summary_file: None::<PathBuf>,
-        },
-        settings: Settings {
-            license: choice(s, "license", License::from_wire)?,
-            source_visibility: choice(s, "source_visibility", SourceVisibility::from_wire)?,
-            network_access: choice(s, "network_access", NetworkAccess::from_wire)?,
-            pipeline_enabled: s
-                .get("pipeline_enabled")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            language,
-            environment,
-            algorithm_environment,
-            package_set,
-            royalty_microcredits: s
-                .get("royalty_microcredits")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-            algorithm_callability: callability,
-        },
-        version_info: VersionInfo {
-            semantic_version: latest
-                .map_or_else(|| "1.0.0".to_string(), |p| p.semantic_version.clone()),
-            release_notes: latest.and_then(|p| p.release_notes.clone()),
-            sample_input: latest.and_then(|p| p.sample_input.clone()),
-            sample_output: latest.and_then(|p| p.sample_output.clone()),
-        },
-    };
+    settings.insert("algorithm_callability".into(), callability.as_str().into());
+    let mut version_info = Map::new();
+    version_info.insert(
+        "semantic_version".into(),
+        latest
+            .map_or_else(|| "1.0.0".to_string(), |p| p.version.to_string())
+            .into(),
+    );
+    for (key, value) in [
+        (
+            "release_notes",
+            latest.and_then(|p| p.release_notes.clone()),
+        ),
+        ("sample_input", latest.and_then(|p| p.sample_input.clone())),
+        (
+            "sample_output",
+            latest.and_then(|p| p.sample_output.clone()),
+        ),
+    ] {
+        if let Some(value) = value {
+            version_info.insert(key.into(), value.into());
+        }
+    }
+    let model = json!({
+        "owner": owner,
+        "name": name,
+        "details": details,
+        "settings": settings,
+        "version_info": version_info,
+    });
+    let manifest: Manifest = serde_json::from_value(model).map_err(|e| {
+        format!(
+            "the live algorithm cannot be written as a manifest ({})",
+            crate::sanitize::line(&e.to_string(), None, 200)
+        )
+    })?;
     let body = serde_saphyr::to_string(&manifest).map_err(|e| format!("cannot write YAML: {e}"))?;
     let header = match latest {
         Some(p) => format!(
             "# algorithm.yaml for {owner}/{name}, imported by algodeploy {} from the live algorithm\n# and its latest published version {} (commit {}).\n",
             env!("CARGO_PKG_VERSION"),
-            p.semantic_version,
-            crate::git::short(&p.git_hash)
+            p.version,
+            crate::git::short(&p.commit)
         ),
         None => format!(
             "# algorithm.yaml for {owner}/{name}, imported by algodeploy {}.\n# Nothing is published yet: `apply` will publish semantic_version below.\n",

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use crate::api::{ApiError, BuildInfo, Client};
+use crate::api::{ApiError, Client};
 use crate::config::Config;
+use crate::current::Build;
 use crate::git::{self, GitError};
 use crate::manifest::Loaded;
 use crate::plan::Live;
@@ -33,7 +34,7 @@ pub async fn read(
         client.algorithm(&owner, &name),
         client.published_versions(&owner, &name),
         // Newest first: the first page holding HEAD's commit has its newest build.
-        client.builds(&owner, &name, move |builds: &[BuildInfo]| {
+        client.builds(&owner, &name, move |builds: &[Build]| {
             builds.iter().any(|b| b.commit == head_owned)
         }),
         remotes.master(git_root, &remote, &owner),

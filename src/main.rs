@@ -23,9 +23,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // NO_COLOR (https://no-color.org) and --no-color win; CLICOLOR_FORCE forces colour even
+    // into a pipe; otherwise colour only on a terminal.
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stderr().is_terminal();
+        && (run::color_forced() || std::io::stderr().is_terminal());
     init_tracing(cli.global.verbose, color);
     match run(&cli, color) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
@@ -45,6 +47,7 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Plan(args) => run::plan_command(args, color),
         Command::Apply(args) => run::apply_command(args, color),
         Command::Import(args) => run::import_command(args),
+        Command::Show(args) => run::show_command(args, color),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
         Command::GitCredential { action } => {
             std::process::exit(algodeploy::credential::helper(action))
@@ -58,6 +61,7 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
         Command::Plan(_)
         | Command::Apply(_)
         | Command::Import(_)
+        | Command::Show(_)
         | Command::Doctor(_)
         | Command::GitCredential { .. } => {
             unreachable!("handled by `run`")

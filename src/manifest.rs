@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, Key, Node, Span, Value};
@@ -89,7 +89,7 @@ choice! {
 }
 
 /// The desired state of one algorithm, as declared in `algorithm.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "algorithm.yaml",
@@ -108,7 +108,7 @@ pub struct Manifest {
 }
 
 /// What users see on the algorithm's page.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("not" = { "required": ["summary", "summary_file"] }))]
 pub struct Details {
@@ -130,7 +130,7 @@ pub struct Details {
 
 /// How the algorithm runs. Exactly one runtime: `language` with `environment`, or
 /// `algorithm_environment`, or `package_set`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend(
     "oneOf" = [
@@ -180,7 +180,7 @@ impl Settings {
 }
 
 /// The version that `apply` publishes.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionInfo {
     /// `MAJOR.MINOR.PATCH`, digits only. One bump (major, minor or patch) above the latest

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::api::Client;
 use crate::apply::{self, Reporter};
-use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, PlanArgs, PlanFormat, PlanOptions};
+use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, PlanArgs, PlanFormat, PlanOptions, ShowArgs};
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::git::{self, GitState};
@@ -126,28 +126,42 @@ fn out(text: &str) -> Result<(), Error> {
         .map_err(|source| Error::Output { source })
 }
 
-/// Colour a plan's text by action, only when colour is on and stdout is a terminal.
-fn paint(text: &str, color: bool) -> String {
+/// `CLICOLOR_FORCE` (set, not `0`): colour even when not writing to a terminal.
+pub fn color_forced() -> bool {
+    std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A plan's text, coloured by each line's action (from the step, never from the text) when
+/// colour is on and stdout is a terminal.
+pub(crate) fn paint(plan: &Plan, color: bool) -> String {
     use anstyle::{AnsiColor, Style};
-    if !color || !std::io::stdout().is_terminal() {
-        return text.to_string();
-    }
-    let style_of = |line: &str| {
-        let trimmed = line.trim_start();
-        let color = match trimmed.split_once(' ').map(|(head, _)| head) {
-            Some("+") => AnsiColor::Green,
-            Some("~") | Some("drift:") => AnsiColor::Yellow,
-            Some(">") => AnsiColor::Cyan,
-            Some("^") => AnsiColor::Magenta,
-            Some("-") => AnsiColor::Red,
-            _ => return None,
-        };
-        Some(Style::new().fg_color(Some(color.into())))
-    };
-    text.lines()
-        .map(|line| match style_of(line) {
-            Some(style) => format!("{style}{line}{style:#}\n"),
-            None => format!("{line}\n"),
+    use plan::{Action, LineKind};
+    let color = color && (color_forced() || std::io::stdout().is_terminal());
+    plan.lines()
+        .into_iter()
+        .map(|line| {
+            let paint = match line.kind {
+                LineKind::Step(Action::Create) | LineKind::Added => Some(AnsiColor::Green),
+                LineKind::Step(Action::Update) | LineKind::Drift | LineKind::Pending => {
+                    Some(AnsiColor::Yellow)
+                }
+                LineKind::Step(Action::Push) => Some(AnsiColor::Cyan),
+                LineKind::Step(Action::Publish) => Some(AnsiColor::Magenta),
+                LineKind::Removed => Some(AnsiColor::Red),
+                LineKind::Heading => None,
+                LineKind::Unchanged | LineKind::Note | LineKind::Plain => None,
+            };
+            match paint.filter(|_| color) {
+                Some(c) => {
+                    let style = Style::new().fg_color(Some(c.into()));
+                    format!("{style}{}{style:#}\n", line.text)
+                }
+                None if color && line.kind == LineKind::Heading => {
+                    let style = Style::new().bold();
+                    format!("{style}{}{style:#}\n", line.text)
+                }
+                None => format!("{}\n", line.text),
+            }
         })
         .collect()
 }
@@ -338,7 +352,10 @@ async fn make_plans(
     if !conflicts.is_empty() {
         return Err(Error::Conflict { conflicts });
     }
-    Ok(Plan::new(plans))
+    let made_in = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    Ok(Plan::new(plans, made_in))
 }
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
@@ -349,7 +366,7 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     let session = Session::new(args.api.timeout);
     let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
     match args.format {
-        PlanFormat::Text => out(&paint(&plan.render_text(), color))?,
+        PlanFormat::Text => out(&paint(&plan, color))?,
         PlanFormat::Json => {
             out(&(serde_json::to_string_pretty(&plan).expect("a plan serializes") + "\n"))?
         }
@@ -363,7 +380,8 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
             source,
         })?;
         eprintln!(
-            "saved the plan to {}; apply it with `algodeploy apply --plan {}`",
+            "saved the plan to {}; review it with `algodeploy show {}`, apply it with `algodeploy apply {}`",
+            path.display(),
             path.display(),
             path.display()
         );
@@ -387,7 +405,11 @@ fn confirm(yes: bool) -> Result<(), Error> {
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|source| Error::Output { source })?;
+        .map_err(|source| Error::Io {
+            path: "standard input".into(),
+            action: "read the answer from",
+            source,
+        })?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
@@ -395,18 +417,86 @@ fn confirm(yes: bool) -> Result<(), Error> {
     }
 }
 
+/// `apply PLANFILE` (Terraform's habit): a single path whose content is a saved plan.
+fn saved_plan_path(paths: &[PathBuf]) -> Option<PathBuf> {
+    use std::io::Read;
+    let [path] = paths else { return None };
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(64 * 1024 * 1024).read_to_string(&mut text).ok()?;
+    Plan::looks_like(&text).then(|| path.clone())
+}
+
+/// The manifests of a saved plan: relative paths start in the folder the plan was made in.
+fn plan_manifests(saved: &Plan, file: &Path) -> Result<Vec<PathBuf>, Error> {
+    let here = std::env::current_dir().ok();
+    let made_in = (!saved.made_in.is_empty()).then(|| PathBuf::from(&saved.made_in));
+    saved
+        .algorithms
+        .iter()
+        .map(|a| {
+            let path = PathBuf::from(&a.manifest);
+            let resolved = match (&made_in, &here) {
+                (Some(made), Some(here)) if path.is_relative() && made != here => made.join(&path),
+                _ => path,
+            };
+            if resolved.is_file() {
+                Ok(resolved)
+            } else {
+                Err(Error::PlanFile {
+                    path: file.display().to_string(),
+                    reason: format!(
+                        "it was made in `{}`, and its manifest `{}` is not there now; apply it from a checkout at that place",
+                        saved.made_in, a.manifest
+                    ),
+                })
+            }
+        })
+        .collect()
+}
+
+/// What apply can know before its first write: every push it needs is allowed. (Dirty trees,
+/// version rules, stale plans and locks were checked while planning.)
+fn preflight(plan: &Plan, push: bool) -> Result<(), Error> {
+    if push {
+        return Ok(());
+    }
+    let needed: Vec<(String, String, String)> = plan
+        .algorithms
+        .iter()
+        .flat_map(|a| {
+            a.steps.iter().filter_map(move |s| match s {
+                plan::Step::Push { commit, remote } => Some((
+                    a.algorithm.clone(),
+                    commit.clone(),
+                    format!("git push {remote} HEAD:master"),
+                )),
+                _ => None,
+            })
+        })
+        .collect();
+    match needed.into_iter().next() {
+        None => Ok(()),
+        Some((algorithm, commit, command)) => Err(Error::NotPushed {
+            algorithm,
+            commit,
+            command,
+        }),
+    }
+}
+
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);
     interrupt_handler();
     let session = Session::new(args.api.timeout);
-    let (prepared, plan, connection, _locks) = match &args.plan {
+    let plan_file = args.plan.clone().or_else(|| saved_plan_path(&args.paths));
+    let (prepared, plan, connection, _locks) = match &plan_file {
         Some(file) => {
             let saved = read_plan_file(file)?;
-            let paths: Vec<PathBuf> = saved
-                .algorithms
-                .iter()
-                .map(|a| PathBuf::from(&a.manifest))
-                .collect();
+            let paths = plan_manifests(&saved, file)?;
             let loaded = load_all(&paths, color)?;
             let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
@@ -415,8 +505,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
                 session.block(read_all(&connection, &prepared, args.options.parallelism))?;
             check_fresh(&saved, &prepared, lives)?;
             if args.format == PlanFormat::Text {
-                out(&paint(&saved.render_text(), color))?;
+                out(&paint(&saved, color))?;
             }
+            preflight(&saved, args.push)?;
             (prepared, saved, connection, locks)
         }
         None => {
@@ -426,8 +517,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let prepared = prepare(loaded, &args.options, color)?;
             let plan = session.block(make_plans(&connection, &prepared, &args.options))??;
             if args.format == PlanFormat::Text {
-                out(&paint(&plan.render_text(), color))?;
+                out(&paint(&plan, color))?;
             }
+            preflight(&plan, args.push)?;
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
@@ -440,7 +532,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
         let ctx = apply::Context {
             client: &connection.client,
             remotes: &connection.remotes,
-            loaded: &p.loaded,
+            manifest: &p.loaded.path,
             git_root: &p.git.root,
             push: args.push,
             build_timeout: args.build_timeout,
@@ -467,12 +559,35 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
     Ok(Outcome::Done)
 }
 
-fn read_plan_file(path: &Path) -> Result<Plan, Error> {
+/// `algodeploy show PLANFILE`: a saved plan, as text or JSON.
+pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
+    let saved = parse_plan_file(&args.plan)?;
+    if saved.tool_version != env!("CARGO_PKG_VERSION") {
+        eprintln!(
+            "note: the plan was made by algodeploy {}; this is {} (apply would refuse it)",
+            saved.tool_version,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    match args.format {
+        PlanFormat::Text => out(&paint(&saved, color))?,
+        PlanFormat::Json => {
+            out(&(serde_json::to_string_pretty(&saved).expect("a plan serializes") + "\n"))?
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn parse_plan_file(path: &Path) -> Result<Plan, Error> {
+    use std::io::Read;
     let bad = |reason: String| Error::PlanFile {
         path: path.display().to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024 * 1024).read_to_string(&mut text))
+        .map_err(|e| bad(e.to_string()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
     if value["format_version"].as_u64() != Some(u64::from(plan::FORMAT_VERSION)) {
@@ -482,8 +597,11 @@ fn read_plan_file(path: &Path) -> Result<Plan, Error> {
             plan::FORMAT_VERSION
         )));
     }
-    let saved: Plan =
-        serde_json::from_value(value).map_err(|e| bad(format!("not a plan ({e})")))?;
+    serde_json::from_value(value).map_err(|e| bad(format!("not a plan ({e})")))
+}
+
+fn read_plan_file(path: &Path) -> Result<Plan, Error> {
+    let saved = parse_plan_file(path)?;
     if saved.tool_version != env!("CARGO_PKG_VERSION") {
         return Err(Error::Stale {
             reasons: vec![format!(
@@ -544,10 +662,10 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
         });
     };
     if let Some(path) = &args.out
-        && path.exists()
+        && std::fs::symlink_metadata(path).is_ok()
     {
-        return Err(Error::Usage {
-            message: format!("`{}` exists; import does not overwrite", path.display()),
+        return Err(Error::Exists {
+            path: path.display().to_string(),
         });
     }
     let client = connect(&args.api)?.client;
@@ -562,26 +680,31 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
         algorithm: algorithm_name.clone(),
         source: Box::new(source),
     };
-    let algorithm = algorithm.map_err(api)?.ok_or_else(|| Error::Api {
+    let algorithm = algorithm.map_err(api)?.ok_or_else(|| Error::NoAlgorithm {
         algorithm: algorithm_name.clone(),
-        source: Box::new(crate::api::ApiError::Status {
-            method: "GET",
-            url: format!("/v1/algorithms/{owner}/{name}"),
-            status: 404,
-            code: Some(1001),
-            message: "No such algorithm".into(),
-            retry_after: None,
-        }),
     })?;
     let published = published.map_err(api)?;
-    let text = crate::import::manifest_text(owner, name, &algorithm, &published)
-        .map_err(|message| Error::Usage { message })?;
+    let text =
+        crate::import::manifest_text(owner, name, &algorithm, &published).map_err(|reason| {
+            Error::Import {
+                algorithm: algorithm_name.clone(),
+                reason,
+            }
+        })?;
     match &args.out {
         Some(path) => {
-            state::write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
-                path: path.display().to_string(),
-                action: "write",
-                source,
+            state::write_new(path, text.as_bytes()).map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Exists {
+                        path: path.display().to_string(),
+                    }
+                } else {
+                    Error::Io {
+                        path: path.display().to_string(),
+                        action: "write",
+                        source,
+                    }
+                }
             })?;
             eprintln!("wrote {}", path.display());
         }

@@ -266,9 +266,33 @@ pub fn save(manifest: &Path, record: &Record) -> Result<(), StateError> {
     write_atomic(&path, &text).map_err(fail)
 }
 
+/// The folder a path's file lives in (`.` for a bare name such as `plan.json`).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A new file with the usual permissions (0644 less the umask), written whole and never over
+/// an existing one (`AlreadyExists` then): for files meant for people, such as imported
+/// manifests.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = folder_of(path);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(folder)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist_noclobber(path).map_err(|e| e.error)?;
+    std::fs::File::open(folder)?.sync_all()
+}
+
 /// Temporary file in the same folder, fsync, rename over the target, fsync the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let folder = path.parent().unwrap_or(Path::new("."));
+    let folder = folder_of(path);
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(folder)?;

@@ -287,7 +287,9 @@ pub fn run(args: &ValidateArgs, color: bool) -> Result<(), Error> {
     };
     match args.format {
         Format::Text => {
-            let mut err = anstream::AutoStream::never(std::io::stderr().lock());
+            // `color` already says whether to colour (a terminal, NO_COLOR, CLICOLOR_FORCE):
+            // the text is written as rendered.
+            let mut err = std::io::stderr().lock();
             for report in &reports {
                 write(&mut err, &report.render_text(color))?;
             }

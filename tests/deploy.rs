@@ -148,20 +148,30 @@ fn a_version_bump_pushes_and_publishes() {
 }
 
 #[test]
-fn without_push_apply_stops_with_the_push_command() {
+fn without_push_apply_refuses_up_front_and_changes_nothing() {
     let d = Deploy::new(&[]);
     let out = d.run(&["apply", "--yes"]);
     out.code(4);
-    out.stderr_has("is not on the algorithm's `master`");
-    out.stderr_has("git push http://127.0.0.1:");
+    out.stderr_has("is not on the algorithm's `master`")
+        .stderr_has("nothing was changed")
+        .stderr_has("--push")
+        .stderr_has("git push http://127.0.0.1:");
     assert!(!out.stderr.contains(KEY));
-    // It created the algorithm; after a manual push the same command finishes the job.
-    let url = format!(
-        "http://demo:{KEY}@{}/git/demo/hello_world.git",
-        d.emulator.host()
+    assert!(
+        d.writes().is_empty(),
+        "a refused apply wrote: {:?}",
+        d.writes()
     );
-    d.repo.git(&["push", "-q", &url, "HEAD:master"]);
-    d.run(&["apply", "--yes"]).code(0);
+    let (status, _) = d
+        .emulator
+        .call("GET", "/v1/algorithms/demo/hello_world", Some(KEY), None);
+    assert_eq!(status, 404, "the algorithm must stay absent");
+    // A tagline change with a push pending is refused just the same (not half applied).
+    d.edit("tagline: Greets whoever calls it", "tagline: Says hello");
+    d.repo.commit("tagline");
+    d.run(&["apply", "--yes"]).code(4);
+    assert!(d.writes().is_empty());
+    d.run(&["apply", "--yes", "--push"]).code(0);
     let creates = d.emulator.count("POST", "/v1/algorithms/demo");
     assert_eq!(creates, 1, "created once");
 }
@@ -257,7 +267,7 @@ fn version_conflicts_exit_4_listing_valid_versions() {
         "{}",
         out.stderr
     );
-    out.stderr_has("2.0.0, 1.1.0, 1.0.1");
+    out.stderr_has("1.0.1, 1.1.0 or 2.0.0");
     // Changing callability on a minor bump.
     d.edit("semantic_version: 3.0.0", "semantic_version: 1.1.0");
     d.edit(
@@ -305,7 +315,7 @@ fn import_round_trips() {
     plan.code(0);
     let missing = d.run(&["import", "demo/nothing_here"]);
     missing.code(1);
-    missing.stderr_has("No such algorithm");
+    missing.stderr_has("no algorithm demo/nothing_here visible to this key");
 }
 
 #[test]

@@ -1,0 +1,222 @@
+//! The plan's types and their JSON (`format_version` 1; fields are only ever added).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::current::BuildStatus;
+use crate::fields::Values;
+use crate::manifest::Callability;
+use crate::version::{Bump, Version};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Push,
+    Publish,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Push => ">",
+            Action::Publish => "^",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Push => "push",
+            Action::Publish => "publish",
+        }
+    }
+}
+
+/// One field, before and after (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// One step, with the exact request body apply sends for it (`request`; never a key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Step {
+    Create {
+        /// The algorithm's name, as sent.
+        name: String,
+        fields: Vec<Change>,
+        request: Value,
+    },
+    Update {
+        changes: Vec<Change>,
+        request: Value,
+    },
+    Push {
+        commit: String,
+        remote: String,
+    },
+    Publish {
+        from: Option<Version>,
+        to: Version,
+        bump: Bump,
+        commit: String,
+        callability: Callability,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release_notes: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample_input: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample_output: Option<String>,
+        request: Value,
+    },
+}
+
+impl Step {
+    pub fn action(&self) -> Action {
+        match self {
+            Step::Create { .. } => Action::Create,
+            Step::Update { .. } => Action::Update,
+            Step::Push { .. } => Action::Push,
+            Step::Publish { .. } => Action::Publish,
+        }
+    }
+}
+
+/// HEAD's build, `"none"` in JSON when there is none.
+mod head_build {
+    use super::BuildStatus;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<BuildStatus>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            None => serializer.serialize_str("none"),
+            Some(status) => status.serialize(serializer),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<BuildStatus>, D::Error> {
+        let status = BuildStatus::deserialize(deserializer)?;
+        Ok(match status {
+            BuildStatus::Other(text) if text == "none" => None,
+            other => Some(other),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitSummary {
+    pub head: String,
+    pub branch: Option<String>,
+    pub remote: String,
+    pub remote_master: Option<String>,
+    #[serde(with = "head_build")]
+    pub build: Option<BuildStatus>,
+    pub build_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlgorithmPlan {
+    /// `owner/name`.
+    pub algorithm: String,
+    pub owner: String,
+    pub name: String,
+    /// The manifest's path as given (relative to `Plan::made_in` when relative).
+    pub manifest: String,
+    /// The declared `version_info.semantic_version`.
+    pub version: Version,
+    /// The commit the declared version is already published from, if it is.
+    pub published_from: Option<String>,
+    pub steps: Vec<Step>,
+    /// Fields changed on the server since the last apply (reported apart from `steps`).
+    pub drift: Vec<Change>,
+    /// What the manifest asks for that apply cannot do without a new version (each said once).
+    #[serde(default)]
+    pub pending: Vec<String>,
+    pub notes: Vec<String>,
+    pub git: GitSummary,
+    /// The managed fields as the manifest has them: the record apply keeps afterwards.
+    #[serde(default)]
+    pub desired: Values,
+    /// What the plan was made from, for `apply PLANFILE` to detect a stale plan.
+    pub manifest_digest: String,
+    pub live_digest: String,
+}
+
+impl AlgorithmPlan {
+    pub fn has_changes(&self) -> bool {
+        !self.steps.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub push: usize,
+    pub publish: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// The folder the plan was made in (absolute): relative manifest paths start there.
+    #[serde(default)]
+    pub made_in: String,
+    pub algorithms: Vec<AlgorithmPlan>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    pub fn new(algorithms: Vec<AlgorithmPlan>, made_in: String) -> Plan {
+        let mut summary = Summary::default();
+        for algorithm in &algorithms {
+            if algorithm.steps.is_empty() {
+                summary.unchanged += 1;
+            }
+            for step in &algorithm.steps {
+                match step.action() {
+                    Action::Create => summary.create += 1,
+                    Action::Update => summary.update += 1,
+                    Action::Push => summary.push += 1,
+                    Action::Publish => summary.publish += 1,
+                }
+            }
+        }
+        Plan {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            made_in,
+            algorithms,
+            summary,
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.algorithms.iter().any(AlgorithmPlan::has_changes)
+    }
+
+    /// Whether `text` is a saved plan (rather than a manifest): JSON with a `format_version`
+    /// and `algorithms`.
+    pub fn looks_like(text: &str) -> bool {
+        serde_json::from_str::<Value>(text).is_ok_and(|v| {
+            v.get("format_version").is_some() && v.get("algorithms").is_some_and(Value::is_array)
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! A plan as text: lines that know what they are ([`LineKind`]), so that colour follows the
+//! step's action rather than the rendered text (an unchanged summary line starting `- ` stays
+//! plain). Pure; `run.rs` decides where the text goes and whether it is coloured.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::model::{Action, AlgorithmPlan, Change, Plan, Step};
+use crate::git::short;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `owner/name (manifest)` and the git line.
+    Heading,
+    /// A step's own line, or a field under it.
+    Step(Action),
+    /// A line diff of a multi-line field: removed, added, unchanged.
+    Removed,
+    Added,
+    Unchanged,
+    Drift,
+    Pending,
+    Note,
+    /// The blank line and the closing summary.
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub kind: LineKind,
+    pub text: String,
+}
+
+fn line(kind: LineKind, text: String) -> Line {
+    Line { kind, text }
+}
+
+fn show(value: Option<&Value>) -> String {
+    match value {
+        None => "(absent)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn is_multiline(value: Option<&Value>) -> bool {
+    value
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.contains('\n'))
+}
+
+/// One change: `field: before → after`, or a line diff for multi-line text.
+fn change_lines(out: &mut Vec<Line>, change: &Change, kind: LineKind, labels: (&str, &str)) {
+    let indent = "      ";
+    let (before, after) = (change.before.as_ref(), change.after.as_ref());
+    if is_multiline(before) || is_multiline(after) {
+        out.push(line(kind, format!("{indent}{}:", change.field)));
+        let old = before.and_then(Value::as_str).unwrap_or("");
+        let new = after.and_then(Value::as_str).unwrap_or("");
+        let diff = similar::TextDiff::from_lines(old, new);
+        for op in diff.ops() {
+            for part in diff.iter_changes(op) {
+                let (sign, kind) = match part.tag() {
+                    similar::ChangeTag::Delete => ("-", LineKind::Removed),
+                    similar::ChangeTag::Insert => ("+", LineKind::Added),
+                    similar::ChangeTag::Equal => (" ", LineKind::Unchanged),
+                };
+                let text = part.value().trim_end_matches('\n');
+                out.push(line(kind, format!("{indent}    {sign} {text}")));
+            }
+        }
+    } else if labels.0.is_empty() {
+        out.push(line(
+            kind,
+            format!(
+                "{indent}{}: {} → {}",
+                change.field,
+                show(before),
+                show(after)
+            ),
+        ));
+    } else {
+        out.push(line(
+            kind,
+            format!(
+                "{indent}{}: {} ({}) → {} ({})",
+                change.field,
+                show(before),
+                labels.0,
+                show(after),
+                labels.1
+            ),
+        ));
+    }
+}
+
+impl AlgorithmPlan {
+    pub fn lines(&self) -> Vec<Line> {
+        let mut out = Vec::new();
+        out.push(line(
+            LineKind::Heading,
+            format!("{} ({})", self.algorithm, self.manifest),
+        ));
+        let git = &self.git;
+        let branch = git
+            .branch
+            .as_deref()
+            .map_or_else(|| "detached".to_string(), str::to_owned);
+        let pushed = if git.remote_master.as_deref() == Some(git.head.as_str()) {
+            "pushed"
+        } else {
+            "not pushed"
+        };
+        let build = git
+            .build
+            .as_ref()
+            .map_or_else(|| "no build yet".to_string(), |b| b.describe());
+        out.push(line(
+            LineKind::Heading,
+            format!("  HEAD {} ({branch}): {pushed}, {build}", short(&git.head)),
+        ));
+        if self.steps.is_empty() && self.pending.is_empty() {
+            let text = match &self.published_from {
+                Some(commit) if *commit == git.head => {
+                    format!("  no changes: {} is published from HEAD", self.version)
+                }
+                _ => "  no changes".to_string(),
+            };
+            out.push(line(LineKind::Plain, text));
+        }
+        for step in &self.steps {
+            let action = step.action();
+            let kind = LineKind::Step(action);
+            let (symbol, verb) = (action.symbol(), action.verb());
+            match step {
+                Step::Create { fields, .. } => {
+                    out.push(line(kind, format!("  {symbol} {verb} {}", self.algorithm)));
+                    for change in fields {
+                        if is_multiline(change.after.as_ref()) {
+                            change_lines(&mut out, change, kind, ("", ""));
+                        } else {
+                            out.push(line(
+                                kind,
+                                format!("      {}: {}", change.field, show(change.after.as_ref())),
+                            ));
+                        }
+                    }
+                }
+                Step::Update { changes, .. } => {
+                    out.push(line(kind, format!("  {symbol} {verb} {}", self.algorithm)));
+                    for change in changes {
+                        change_lines(&mut out, change, kind, ("", ""));
+                    }
+                }
+                Step::Push { commit, remote } => {
+                    out.push(line(
+                        kind,
+                        format!("  {symbol} {verb} {} to master of {remote}", short(commit)),
+                    ));
+                }
+                Step::Publish {
+                    from,
+                    to,
+                    bump,
+                    commit,
+                    callability,
+                    release_notes,
+                    sample_input,
+                    sample_output,
+                    ..
+                } => {
+                    let from =
+                        from.map_or_else(|| "first version".to_string(), |f| format!("from {f}"));
+                    out.push(line(
+                        kind,
+                        format!(
+                            "  {symbol} {verb} {to} ({from}, {} bump) built from {}, callability {callability}",
+                            bump.as_str(),
+                            short(commit)
+                        ),
+                    ));
+                    for (label, value) in [
+                        ("release notes", release_notes),
+                        ("sample input", sample_input),
+                        ("sample output", sample_output),
+                    ] {
+                        if let Some(value) = value {
+                            out.push(line(kind, format!("      {label}: {value:?}")));
+                        }
+                    }
+                }
+            }
+        }
+        if !self.drift.is_empty() {
+            out.push(line(
+                LineKind::Drift,
+                "  drift: changed outside algodeploy since the last apply".into(),
+            ));
+            for change in &self.drift {
+                change_lines(&mut out, change, LineKind::Drift, ("last applied", "live"));
+            }
+        }
+        for pending in &self.pending {
+            out.push(line(LineKind::Pending, format!("  pending: {pending}")));
+        }
+        for note in &self.notes {
+            out.push(line(LineKind::Note, format!("  note: {note}")));
+        }
+        out
+    }
+}
+
+impl Plan {
+    pub fn lines(&self) -> Vec<Line> {
+        let mut out = Vec::new();
+        for (i, algorithm) in self.algorithms.iter().enumerate() {
+            if i > 0 {
+                out.push(line(LineKind::Plain, String::new()));
+            }
+            out.extend(algorithm.lines());
+        }
+        out.push(line(LineKind::Plain, String::new()));
+        let s = &self.summary;
+        let waiting = self
+            .algorithms
+            .iter()
+            .filter(|a| !a.pending.is_empty())
+            .count();
+        let text = if self.has_changes() {
+            format!(
+                "Plan: {} to create, {} to update, {} to push, {} to publish.",
+                s.create, s.update, s.push, s.publish
+            )
+        } else if waiting > 0 {
+            let who = if waiting == 1 {
+                "1 algorithm has".to_string()
+            } else {
+                format!("{waiting} algorithms have")
+            };
+            format!("Nothing to apply: {who} changes that need a new version (see `pending`).")
+        } else {
+            format!(
+                "No changes: {} up to date.",
+                if s.unchanged == 1 {
+                    "the algorithm is".to_string()
+                } else {
+                    format!("{} algorithms are", s.unchanged)
+                }
+            )
+        };
+        out.push(line(LineKind::Plain, text));
+        out
+    }
+
+    /// The plan as plain text.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        for l in self.lines() {
+            let _ = writeln!(out, "{}", l.text);
+        }
+        out
+    }
+}
