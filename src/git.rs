@@ -12,8 +12,10 @@ pub struct GitState {
     pub head: String,
     /// The branch HEAD is on, or `None` when detached.
     pub branch: Option<String>,
-    /// Changed tracked files and untracked files that are not ignored.
+    /// Tracked files changed in the index or the work tree (these refuse a plan).
     pub dirty: Vec<String>,
+    /// Untracked files that are not ignored: not in HEAD, so not deployed (a warning only).
+    pub untracked: Vec<String>,
 }
 
 /// The first seven characters (of any text: a server's value is not trusted to be hex).
@@ -170,16 +172,26 @@ pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
             action: "read the work tree's status",
             source,
         })?;
-    let dirty = statuses
-        .iter()
-        .filter(|s| !s.status().is_ignored() && s.status() != git2::Status::CURRENT)
-        .filter_map(|s| s.path().ok().map(str::to_owned))
-        .collect();
+    let mut dirty = Vec::new();
+    let mut untracked = Vec::new();
+    for entry in statuses.iter() {
+        let status = entry.status();
+        let Ok(path) = entry.path() else { continue };
+        if status.is_ignored() || status == git2::Status::CURRENT {
+            continue;
+        }
+        if status == git2::Status::WT_NEW {
+            untracked.push(path.to_owned());
+        } else {
+            dirty.push(path.to_owned());
+        }
+    }
     Ok(GitState {
         root,
         head: commit.id().to_string(),
         branch,
         dirty,
+        untracked,
     })
 }
 

@@ -220,6 +220,24 @@ pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
 
 fn inspect_git(loaded: &Loaded, allow_dirty: bool) -> Result<GitState, Error> {
     let state = git::inspect(&loaded.path).map_err(|source| Error::Git { source })?;
+    if !state.untracked.is_empty() {
+        let shown: Vec<&str> = state
+            .untracked
+            .iter()
+            .take(10)
+            .map(String::as_str)
+            .collect();
+        let more = state.untracked.len().saturating_sub(10);
+        eprintln!(
+            "warning: not committed, so not deployed: {}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
     if !allow_dirty && !state.dirty.is_empty() {
         return Err(Error::Git {
             source: git::GitError::Dirty {

@@ -207,14 +207,16 @@ fn a_dirty_tree_is_refused_and_nothing_is_sent() {
     d.edit("label: Hello World", "label: Hello there");
     let out = d.run(&["plan"]);
     out.code(4);
-    assert!(
-        out.stderr
-            .contains("uncommitted changes: algorithm.yaml, notes.txt"),
-        "{}",
-        out.stderr
-    );
+    // A changed tracked file refuses; an untracked one is only a warning (not in HEAD, so not
+    // deployed).
+    out.stderr_has("uncommitted changes: algorithm.yaml;")
+        .stderr_has("warning: not committed, so not deployed: notes.txt");
     assert!(d.emulator.requests("/v1").is_empty(), "requests were sent");
     d.run(&["plan", "--allow-dirty"]).code(0);
+    d.repo.git(&["checkout", "algorithm.yaml"]);
+    d.run(&["plan"])
+        .code(0)
+        .stderr_has("not deployed: notes.txt");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod harness;
 mod cli;
 mod clusters;
 mod conformance;
+mod contract;
 mod deploy;
 mod emulator;
 mod fuzz;

@@ -141,3 +141,73 @@ fn readme_manifest_reference_names_every_schema_key() {
         );
     }
 }
+
+#[test]
+fn the_quick_start_finds_the_binary_wherever_cargo_puts_it() {
+    // A user with CARGO_TARGET_DIR elsewhere: cargo (a stand-in here, so that the test does
+    // not rebuild the binary under the other tests' feet) reports that folder, and the script
+    // must run the binary from there, not from `target/debug`.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(elsewhere.path().join("debug")).unwrap();
+    std::os::unix::fs::symlink(BIN, elsewhere.path().join("debug/algodeploy")).unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let cargo = bin.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  build) exit 0 ;;\n  metadata) echo '{{\"target_directory\": \"{}\"}}' ;;\n  *) exit 3 ;;\nesac\n",
+            elsewhere.path().display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&cargo)
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("examples/quickstart.sh")
+        .current_dir(repo_root())
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", elsewhere.path())
+        .env_remove("ALGODEPLOY")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("NO_COLOR")
+        .env_remove("ALGORITHMIA_API_KEY")
+        .env_remove("ALGORITHMIA_API")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("demo/hello_world: published 1.0.0"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in a pipe: {stderr}"
+    );
+}
+
+#[test]
+fn the_quick_start_stops_when_the_emulator_does_not_start() {
+    let out = std::process::Command::new("bash")
+        .arg("examples/quickstart.sh")
+        .current_dir(repo_root())
+        .env("ALGODEPLOY", "/bin/false")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the emulator did not start"), "{stderr}");
+    assert!(
+        !stderr.contains("algodeploy validate"),
+        "it carried on: {stderr}"
+    );
+}

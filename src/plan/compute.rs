@@ -381,6 +381,7 @@ mod tests {
             head: "b".repeat(40),
             branch: Some("main".into()),
             dirty: vec![],
+            untracked: vec![],
         }
     }
 

@@ -262,3 +262,120 @@ impl Plan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::current::BuildStatus;
+    use crate::manifest::Callability;
+    use crate::plan::{GitSummary, Plan};
+    use crate::version::{Bump, Version};
+
+    /// A plan built by hand: rendering is tested apart from computing.
+    fn hand_built() -> Plan {
+        let head = "1b06919".repeat(6)[..40].to_string();
+        Plan::new(
+            vec![AlgorithmPlan {
+                algorithm: "demo/hello".into(),
+                owner: "demo".into(),
+                name: "hello".into(),
+                manifest: "hello/algorithm.yaml".into(),
+                version: Version::parse("1.2.0").unwrap(),
+                published_from: None,
+                steps: vec![
+                    Step::Update {
+                        changes: vec![
+                            Change {
+                                field: "details.tagline".into(),
+                                before: Some(json!("Greets")),
+                                after: Some(json!("Says hello")),
+                            },
+                            Change {
+                                field: "details.summary".into(),
+                                before: Some(json!("# Hello\n- one\nsame\n")),
+                                after: Some(json!("# Hello\n- two\nsame\n")),
+                            },
+                        ],
+                        request: json!({"details": {"label": "Hello"}, "settings": {}}),
+                    },
+                    Step::Push {
+                        commit: head.clone(),
+                        remote: "https://git.example/git/demo/hello.git".into(),
+                    },
+                    Step::Publish {
+                        from: Version::parse("1.1.0"),
+                        to: Version::parse("1.2.0").unwrap(),
+                        bump: Bump::Minor,
+                        commit: head.clone(),
+                        callability: Callability::Public,
+                        release_notes: Some("Faster".into()),
+                        sample_input: None,
+                        sample_output: None,
+                        request: json!({"version_info": {"version_type": "minor"}}),
+                    },
+                ],
+                drift: vec![Change {
+                    field: "details.label".into(),
+                    before: Some(json!("Hello")),
+                    after: Some(json!("Hello (edited)")),
+                }],
+                pending: vec![],
+                notes: vec!["a note".into()],
+                git: GitSummary {
+                    head,
+                    branch: Some("main".into()),
+                    remote: "https://git.example/git/demo/hello.git".into(),
+                    remote_master: None,
+                    build: Some(BuildStatus::Queued),
+                    build_id: None,
+                },
+                desired: Default::default(),
+                manifest_digest: "m".into(),
+                live_digest: "l".into(),
+            }],
+            "/work/repo".into(),
+        )
+    }
+
+    #[test]
+    fn a_hand_built_plan_renders_as_text_and_json() {
+        let plan = hand_built();
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(
+            r#""tool_version": "[^"]+""#,
+            r#""tool_version": "[VERSION]""#,
+        );
+        settings.bind(|| {
+            insta::assert_snapshot!("hand_built_text", plan.render_text());
+            insta::assert_snapshot!(
+                "hand_built_json",
+                serde_json::to_string_pretty(&plan).unwrap()
+            );
+        });
+    }
+
+    #[test]
+    fn lines_know_their_action_not_their_text() {
+        let plan = hand_built();
+        let lines = plan.lines();
+        // The summary's unchanged diff line starts with spaces and a sign, but is not a change.
+        let kinds: Vec<LineKind> = lines
+            .iter()
+            .filter(|l| l.text.contains("same"))
+            .map(|l| l.kind)
+            .collect();
+        assert_eq!(kinds, [LineKind::Unchanged]);
+        let removed = lines.iter().find(|l| l.text.contains("- one")).unwrap();
+        assert_eq!(removed.kind, LineKind::Removed);
+        let push = lines
+            .iter()
+            .find(|l| l.text.starts_with("  > push"))
+            .unwrap();
+        assert_eq!(push.kind, LineKind::Step(Action::Push));
+        // A JSON round trip gives the same plan.
+        let text = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&text).unwrap(), plan);
+    }
+}
