@@ -346,7 +346,7 @@ fn target(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Target> {
         None => Some(PathBuf::from("algorithm.yaml")).filter(|p| p.is_file()),
     };
     let loaded = path.and_then(|path| {
-        let (mut loaded, reports) = crate::validate::load_paths(std::slice::from_ref(&path));
+        let (mut loaded, reports) = crate::manifest::load_paths(std::slice::from_ref(&path));
         if !reports.is_empty() {
             checks.push(Check::warn(
                 "manifest",

@@ -18,7 +18,6 @@ use crate::plan::{self, Plan};
 use crate::remote::Remotes;
 use crate::state;
 use crate::trust::Trust;
-use crate::validate;
 
 /// How a successful command ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +167,7 @@ pub(crate) fn paint(plan: &Plan, color: bool) -> String {
 
 /// Load every manifest; report all problems (stderr) and stop before anything is sent.
 fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
-    let (loaded, reports) = validate::load_paths(paths);
+    let (loaded, reports) = crate::manifest::load_paths(paths);
     if reports.is_empty() {
         return Ok(loaded);
     }
@@ -276,7 +275,7 @@ fn prepare(
     for mut loaded in loaded {
         let git = inspect_git(&loaded, options.allow_dirty)?;
         // The summary that is deployed is the one committed in HEAD, not the work tree's.
-        match validate::tracked_summary(&loaded, &git.root, true) {
+        match crate::manifest::tracked_summary(&loaded, &git.root, true) {
             Ok(summary) => loaded.summary = summary,
             Err(report) => {
                 reports.push(report);

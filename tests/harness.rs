@@ -9,7 +9,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_algodeploy");
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
-    env: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -24,7 +23,6 @@ impl Test {
         Test {
             dir: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
-            env: Vec::new(),
         }
     }
 
@@ -48,7 +46,6 @@ impl Test {
             .env_remove("ALGORITHMIA_API_KEY")
             .env_remove("ALGORITHMIA_API")
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().cloned())
             .stdin(Stdio::null())
             .output()
             .expect("run algodeploy")

@@ -1,0 +1,278 @@
+//! Finding and reading manifests: the paths given (files, or folders searched for
+//! `algorithm.yaml`), each read with a cap and checked, and `details.summary_file` as git
+//! tracks it (plans read it from HEAD's tree: the bytes that are deployed).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::Loaded;
+use crate::diagnostic::{Diagnostic, FileReport};
+use crate::yaml::{self, Span};
+
+/// The file name searched for inside folders.
+pub const MANIFEST_NAME: &str = "algorithm.yaml";
+
+/// Every manifest named by the paths, in a stable order, or a file-level problem for a path
+/// that names none.
+pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
+    let default = [PathBuf::from(MANIFEST_NAME)];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut found = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut manifests: Vec<PathBuf> = walkdir::WalkDir::new(path)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|entry| {
+                        entry.depth() == 0
+                            || !entry.file_type().is_dir()
+                            || !is_skipped_dir(&entry.file_name().to_string_lossy())
+                    })
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.file_type().is_file() && entry.file_name() == MANIFEST_NAME)
+                    .map(|entry| {
+                        // `validate .` reports `a/algorithm.yaml`, not `./a/algorithm.yaml`.
+                        let path = entry.into_path();
+                        path.strip_prefix(".").map(Path::to_path_buf).unwrap_or(path)
+                    })
+                    .collect();
+                if manifests.is_empty() {
+                    found.push(Err(file_problem(
+                        path,
+                        "no-manifest",
+                        format!("no `{MANIFEST_NAME}` found under the folder `{}`", crate::diagnostic::display_path(path)),
+                        "name a manifest file, or a folder that contains one (`.git`, `target` and hidden folders are skipped)",
+                    )));
+                }
+                manifests.sort();
+                found.extend(manifests.into_iter().map(Ok));
+            }
+            Ok(meta) if meta.is_file() => found.push(Ok(path.clone())),
+            Ok(_) => found.push(Err(file_problem(
+                path,
+                "not-found",
+                format!("`{}` is not a regular file or folder", crate::diagnostic::display_path(path)),
+                "name an algorithm.yaml file or a folder that contains one",
+            ))),
+            Err(e) => found.push(Err(file_problem(
+                path,
+                "not-found",
+                format!("cannot read `{}`: {}", crate::diagnostic::display_path(path), io_reason(&e)),
+                if path.as_os_str() == MANIFEST_NAME {
+                    "run in the algorithm's repository, or pass the manifest's path; `examples/algorithm.yaml` is a starting point"
+                } else {
+                    "check the path"
+                },
+            ))),
+        }
+    }
+    found
+}
+
+fn is_skipped_dir(name: &str) -> bool {
+    name == "target" || name == "node_modules" || name.starts_with('.')
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn file_problem(path: &Path, code: &'static str, message: String, help: &str) -> FileReport {
+    FileReport {
+        path: path.to_path_buf(),
+        source: String::new(),
+        diagnostics: vec![Diagnostic::error(code, Span::default(), message).help(help)],
+    }
+}
+
+/// Read and check one manifest. The read is capped so a huge file is refused without being
+/// loaded.
+pub fn load(path: &Path) -> Result<Loaded, FileReport> {
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| {
+        file.take(yaml::MAX_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+    });
+    if let Err(e) = read {
+        return Err(file_problem(
+            path,
+            "not-found",
+            format!(
+                "cannot read `{}`: {}",
+                crate::diagnostic::display_path(path),
+                io_reason(&e)
+            ),
+            "check the path and its permissions",
+        ));
+    }
+    let repo_root = repo_root(path);
+    let loaded = super::check(path, &bytes, &repo_root).map_err(|diagnostics| FileReport {
+        path: path.to_path_buf(),
+        source: std::str::from_utf8(&bytes)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        diagnostics,
+    })?;
+    // Inside a repository, only tracked content can be deployed: an untracked or ignored
+    // summary file is refused here already (plan and apply then read it from HEAD).
+    if repo_root.join(".git").exists() {
+        tracked_summary(&loaded, &repo_root, false)?;
+    }
+    Ok(loaded)
+}
+
+/// The summary as it will be deployed: `details.summary`, or the text of `summary_file` as
+/// git tracks it. With `from_head`, the file's bytes in HEAD's tree (what is published, not
+/// the work tree); without, only whether git tracks it. Refused, with a located diagnostic:
+/// files git does not track (untracked or ignored, such as `.env`), files not in HEAD,
+/// symbolic links, files over 1 MiB, text that is not UTF-8 or holds a key-shaped string.
+pub fn tracked_summary(
+    loaded: &Loaded,
+    root: &Path,
+    from_head: bool,
+) -> Result<Option<String>, FileReport> {
+    let Some(file) = &loaded.manifest.details.summary_file else {
+        return Ok(loaded.summary.clone());
+    };
+    let span = loaded.summary_file_span.unwrap_or_default();
+    let shown = file.display().to_string();
+    let fail = |message: String, help: &str| FileReport {
+        path: loaded.path.clone(),
+        source: loaded.source.clone(),
+        diagnostics: vec![
+            Diagnostic::error("summary-file", span, message)
+                .label("summary file")
+                .help(help),
+        ],
+    };
+    let base = loaded.path.parent().unwrap_or(Path::new("."));
+    let (Ok(full), Ok(root)) = (base.join(file).canonicalize(), root.canonicalize()) else {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` cannot be found"),
+            "fix the path (it is relative to the manifest's folder)",
+        ));
+    };
+    let Ok(relative) = full.strip_prefix(&root) else {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` is outside the repository"),
+            "keep the summary inside the algorithm's repository",
+        ));
+    };
+    let repo = git2::Repository::open(&root).map_err(|e| {
+        fail(
+            format!(
+                "cannot open the repository to read `details.summary_file` `{shown}`: {}",
+                e.message()
+            ),
+            "run algodeploy inside the algorithm's git repository",
+        )
+    })?;
+    let status = repo.status_file(relative).unwrap_or(git2::Status::WT_NEW);
+    if status.intersects(git2::Status::WT_NEW | git2::Status::IGNORED) {
+        return Err(fail(
+            format!(
+                "`details.summary_file` `{shown}` is not tracked by git ({}), so it would publish text nobody reviewed",
+                if status.contains(git2::Status::IGNORED) {
+                    "ignored"
+                } else {
+                    "untracked"
+                }
+            ),
+            "commit the file, or name a file that is committed",
+        ));
+    }
+    if !from_head {
+        return Ok(loaded.summary.clone());
+    }
+    let not_in_head = || {
+        fail(
+            format!("`details.summary_file` `{shown}` is not in HEAD's commit"),
+            "commit the file: HEAD is what is deployed",
+        )
+    };
+    let tree = repo
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .map_err(|_| not_in_head())?;
+    let entry = tree.get_path(relative).map_err(|_| not_in_head())?;
+    if entry.filemode() == 0o120000 {
+        return Err(fail(
+            format!("`details.summary_file` `{shown}` is a symbolic link in HEAD"),
+            "name the file itself, not a link to it",
+        ));
+    }
+    let blob = entry
+        .to_object(&repo)
+        .ok()
+        .and_then(|o| o.into_blob().ok())
+        .ok_or_else(not_in_head)?;
+    if blob.size() > yaml::MAX_BYTES {
+        return Err(fail(
+            format!(
+                "`details.summary_file` `{shown}` is {} bytes in HEAD; the limit is 1 MiB",
+                blob.size()
+            ),
+            "shorten the summary",
+        ));
+    }
+    let text = std::str::from_utf8(blob.content()).map_err(|_| {
+        fail(
+            format!("`details.summary_file` `{shown}` is not valid UTF-8 in HEAD"),
+            "save the file as UTF-8 and commit it",
+        )
+    })?;
+    if text.split_whitespace().any(super::looks_like_api_key) {
+        return Err(FileReport {
+            path: loaded.path.clone(),
+            source: loaded.source.clone(),
+            diagnostics: vec![
+                Diagnostic::error(
+                    "secret",
+                    span,
+                    format!("`details.summary_file` `{shown}` contains a string that looks like an Algorithmia API key"),
+                )
+                .label("file with a key-shaped string")
+                .help("remove the key from the file; keys belong in ALGORITHMIA_API_KEY"),
+            ],
+        });
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// The folder that `details.summary_file` must stay inside: the enclosing git work tree, or
+/// the manifest's own folder when there is none.
+fn repo_root(manifest: &Path) -> PathBuf {
+    let folder = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = folder
+        .canonicalize()
+        .unwrap_or_else(|_| folder.to_path_buf());
+    folder
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map_or(folder.clone(), Path::to_path_buf)
+}
+
+/// Every manifest the paths name, loaded: the valid ones and a report per invalid file.
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<FileReport>) {
+    let mut valid = Vec::new();
+    let mut reports = Vec::new();
+    for found in discover(paths) {
+        match found.and_then(|path| load(&path)) {
+            Ok(loaded) => valid.push(loaded),
+            Err(report) => reports.push(report),
+        }
+    }
+    (valid, reports)
+}
