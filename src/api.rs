@@ -34,6 +34,19 @@ pub struct Client {
     notify: Option<Notify>,
 }
 
+/// What a call of an algorithm gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Called {
+    /// `result` with `metadata.content_type` (`json`, `text` or `binary`, base64).
+    Returned { content_type: String, result: Value },
+    /// The algorithm raised: its message and stack trace (sanitised).
+    Raised {
+        message: String,
+        stacktrace: String,
+        error_type: String,
+    },
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     /// No answer: connection refused, timeout, TLS, or the connection dropped.
@@ -683,6 +696,140 @@ impl Client {
             Err(ApiError::Status { status: 400, .. }) => Ok(true),
             Err(e) => Err(e),
         }
+    }
+
+    /// Call one version of an algorithm (the call API, `POST /v1/algo/OWNER/NAME/VERSION`) with
+    /// `input` (JSON when it parses as JSON, else text), waiting at most `timeout` on the
+    /// server. Faults that mean the call did not run (no connection, 429, 502, 503, 504) are
+    /// retried within the retry budget; a 500 is not (the algorithm may have run).
+    pub async fn call(
+        &self,
+        owner: &str,
+        name: &str,
+        version: &str,
+        input: &str,
+        timeout: Duration,
+    ) -> Result<Called, ApiError> {
+        use backon::BackoffBuilder;
+        let mut delays = retry_policy().build();
+        let budget = RetryBudget::default();
+        loop {
+            let error = match self.call_once(owner, name, version, input, timeout).await {
+                Err(e) if e.is_retryable() && e.status() != Some(500) => e,
+                other => return other,
+            };
+            let Some(wait) = budget.next(&error, delays.next()) else {
+                return Err(error);
+            };
+            let line = format!("retrying in {:.1}s: {error}", wait.as_secs_f64());
+            if let Some(notify) = &self.notify {
+                notify(&line);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn call_once(
+        &self,
+        owner: &str,
+        name: &str,
+        version: &str,
+        input: &str,
+        timeout: Duration,
+    ) -> Result<Called, ApiError> {
+        let path = format!("/algo/{owner}/{name}/{version}");
+        let url = self.url(&path);
+        let full = format!("{url}?timeout={}", timeout.as_secs().max(1));
+        let (content_type, body) = match serde_json::from_str::<Value>(input) {
+            Ok(_) => ("application/json", input.to_string()),
+            Err(_) => ("text/plain", input.to_string()),
+        };
+        let transport = |source| ApiError::Transport {
+            method: "POST",
+            url: url.clone(),
+            source,
+        };
+        let response = self
+            .http
+            .post(&full)
+            .header("Authorization", self.authorization())
+            .header("Content-Type", content_type)
+            .header("Accept", "application/json")
+            .body(body)
+            // The run itself may take the whole timeout.
+            .timeout(timeout + Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(transport)?;
+        if bytes.len() > MAX_BODY {
+            return Err(ApiError::Decode {
+                url,
+                status,
+                reason: format!("the answer is larger than {} MiB", MAX_BODY / 1024 / 1024),
+                excerpt: String::new(),
+            });
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            url: url.clone(),
+            status,
+            reason: format!("not the JSON the call API answers ({e})"),
+            excerpt: excerpt(&bytes, Some(&self.key)),
+        })?;
+        let clean =
+            |v: &Value| crate::sanitize::lines(v.as_str().unwrap_or(""), Some(&self.key), 20_000);
+        if let Some(error) = value.get("error").filter(|e| e.is_object()) {
+            let stacktrace = error
+                .get("stacktrace")
+                .or_else(|| error.get("stack_trace"))
+                .map(clean)
+                .unwrap_or_default();
+            let message = clean(&error["message"]);
+            let error_type =
+                crate::sanitize::line(error["error_type"].as_str().unwrap_or(""), None, 60);
+            if (200..300).contains(&status) || status == 400 {
+                return Ok(Called::Raised {
+                    message,
+                    stacktrace,
+                    error_type,
+                });
+            }
+            let code = error.get("code").and_then(Value::as_i64);
+            return Err(match status {
+                401 => ApiError::Unauthorized { url, code, message },
+                403 => ApiError::Forbidden { url, code, message },
+                _ => ApiError::Status {
+                    method: "POST",
+                    url,
+                    status,
+                    code,
+                    message,
+                    retry_after: wait,
+                },
+            });
+        }
+        if !(200..300).contains(&status) {
+            let (code, message) = error_body(&bytes, Some(&self.key));
+            return Err(ApiError::Status {
+                method: "POST",
+                url,
+                status,
+                code,
+                message,
+                retry_after: wait,
+            });
+        }
+        let content_type = value["metadata"]["content_type"]
+            .as_str()
+            .unwrap_or("json")
+            .to_string();
+        let result = value.get("result").cloned().unwrap_or(Value::Null);
+        Ok(Called::Returned {
+            content_type,
+            result,
+        })
     }
 
     /// Every published version (paged through), in the API's order.

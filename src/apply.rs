@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::api::{ApiError, Client};
+use serde_json::Value;
+
+use crate::api::{ApiError, Called, Client};
 use crate::current::BuildStatus;
 use crate::error::Error;
 use crate::git::short;
@@ -169,6 +171,10 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
         what,
     };
     let mut algorithm_id = None;
+    // Whether this run created the algorithm (its repository then holds the starter commit).
+    let mut created_here = false;
+    // Whether "the build succeeded" was said (the test and the publish both wait for it).
+    let mut announced = false;
     let mut version = None;
     for step in &plan.steps {
         check_interrupted()?;
@@ -201,6 +207,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     .line(&format!("{algorithm}: created (id {})", created.id));
                 save_progress(ctx, plan, &created.id)?;
                 algorithm_id = Some(created.id);
+                created_here = true;
                 crash_point("create");
             }
             Step::Update { changes, request } => {
@@ -251,7 +258,11 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 algorithm_id = Some(updated.id);
                 crash_point("update");
             }
-            Step::Push { commit, remote } => {
+            Step::Push {
+                commit,
+                remote,
+                replaces,
+            } => {
                 if !ctx.push {
                     return Err(Error::NotPushed {
                         algorithm: algorithm.to_string(),
@@ -275,11 +286,37 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         target.url
                     ),
                 });
+                // An algorithm this run created has the platform's starter commit on `master`
+                // now: the first push of the user's own history replaces exactly that commit.
+                let mut lease = replaces.clone();
+                if lease.is_none() && created_here {
+                    let master = ctx
+                        .remotes
+                        .master(ctx.git_root, remote, owner)
+                        .await
+                        .map_err(git_error)?;
+                    lease = master.filter(|m| !crate::git::contains(ctx.git_root, commit, m));
+                }
+                if let Some(starter) = &lease {
+                    ctx.reporter.line(&format!(
+                        "{algorithm}: replacing the platform's starter commit {}",
+                        short(starter)
+                    ));
+                }
                 ctx.remotes
-                    .push(ctx.git_root, remote, owner, commit, None)
+                    .push(ctx.git_root, remote, owner, commit, lease.as_deref())
                     .await
                     .map_err(git_error)?;
                 crash_point("push");
+            }
+            Step::Test {
+                commit,
+                input,
+                expected,
+            } => {
+                wait_for_build(ctx, plan, commit, &mut announced).await?;
+                check_interrupted()?;
+                smoke_test(ctx, plan, commit, input, expected.as_deref()).await?;
             }
             Step::Publish {
                 from,
@@ -289,7 +326,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 request,
                 ..
             } => {
-                wait_for_build(ctx, plan, commit).await?;
+                wait_for_build(ctx, plan, commit, &mut announced).await?;
                 check_interrupted()?;
                 // Re-read what the publish depends on: another run may have published since.
                 let published = ctx
@@ -421,11 +458,108 @@ fn save_progress(ctx: &Context<'_>, plan: &AlgorithmPlan, algorithm_id: &str) ->
     .map_err(|source| Error::State { source })
 }
 
+/// How long a smoke test may run (the platform's default call timeout).
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Call the exact build with the sample input; the result must be the sample output.
+async fn smoke_test(
+    ctx: &Context<'_>,
+    plan: &AlgorithmPlan,
+    commit: &str,
+    input: &str,
+    expected: Option<&str>,
+) -> Result<(), Error> {
+    let algorithm = plan.algorithm.as_str();
+    ctx.reporter.line(&format!(
+        "{algorithm}: testing the build of {} with sample_input",
+        short(commit)
+    ));
+    let called = ctx
+        .client
+        .call(&plan.owner, &plan.name, commit, input, SMOKE_TIMEOUT)
+        .await
+        .map_err(|e| api_error(algorithm, e))?;
+    let failed = |actual: String, message: Option<String>, stacktrace: String| Error::SmokeTest {
+        failure: Box::new(crate::error::SmokeFailure {
+            algorithm: algorithm.to_string(),
+            commit: commit.to_string(),
+            input: input.to_string(),
+            expected: expected.map(str::to_owned),
+            actual,
+            message,
+            stacktrace,
+        }),
+    };
+    match called {
+        Called::Raised {
+            message,
+            error_type,
+            ..
+        } if error_type == "UnsupportedError" => {
+            ctx.reporter
+                .line(&format!("{algorithm}: smoke test skipped: {message}"));
+            Ok(())
+        }
+        Called::Raised {
+            message,
+            stacktrace,
+            ..
+        } => Err(failed(String::new(), Some(message), stacktrace)),
+        Called::Returned {
+            content_type,
+            result,
+        } => {
+            let actual = match (&content_type[..], &result) {
+                ("binary", Value::String(b64)) => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                (_, Value::String(text)) => text.clone(),
+                (_, other) => other.to_string(),
+            };
+            let ok = match expected {
+                None => true,
+                Some(want) => outputs_equal(want, &actual, &result),
+            };
+            if ok {
+                ctx.reporter.line(&format!(
+                    "{algorithm}: smoke test passed{}",
+                    if expected.is_some() {
+                        " (sample_output matches)"
+                    } else {
+                        ""
+                    }
+                ));
+                Ok(())
+            } else {
+                Err(failed(actual, None, String::new()))
+            }
+        }
+    }
+}
+
+/// JSON-equal when both parse as JSON, else the exact text.
+fn outputs_equal(expected: &str, actual: &str, result: &Value) -> bool {
+    if expected == actual {
+        return true;
+    }
+    match serde_json::from_str::<Value>(expected) {
+        Ok(want) => {
+            want == *result || serde_json::from_str::<Value>(actual).is_ok_and(|a| a == want)
+        }
+        Err(_) => false,
+    }
+}
+
 /// Wait for the build of `commit` to finish; it must succeed and be the newest success.
 async fn wait_for_build(
     ctx: &Context<'_>,
     plan: &AlgorithmPlan,
     commit: &str,
+    announced: &mut bool,
 ) -> Result<(), Error> {
     let (owner, name) = (plan.owner.as_str(), plan.name.as_str());
     let algorithm = plan.algorithm.as_str();
@@ -475,10 +609,13 @@ async fn wait_for_build(
             log_tail: tail.join("\n"),
         });
     }
-    ctx.reporter.line(&format!(
-        "{algorithm}: the build of {} succeeded",
-        short(commit)
-    ));
+    if !*announced {
+        ctx.reporter.line(&format!(
+            "{algorithm}: the build of {} succeeded",
+            short(commit)
+        ));
+        *announced = true;
+    }
     // The real service publishes its latest successful build: it must be this one.
     let builds = ctx
         .client

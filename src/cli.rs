@@ -139,6 +139,10 @@ pub struct EmulatorArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
     #[arg(long, value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+    /// Let builds pip-install requirements.txt into a virtualenv per build (needs PyPI);
+    /// without it, calls run with the emulator's python3
+    #[arg(long)]
+    pub install_requirements: bool,
 }
 
 /// Where the API is. The key never comes from a flag: ALGORITHMIA_API_KEY or the profile.
@@ -164,6 +168,9 @@ pub struct PlanOptions {
     /// Fail (exit 4) when the declared version is already published from another commit
     #[arg(long)]
     pub strict_version: bool,
+    /// Publish without first calling the exact build with `version_info.sample_input`
+    #[arg(long)]
+    pub skip_smoke_test: bool,
     /// How many manifests to plan at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,

@@ -10,6 +10,19 @@ use crate::git::GitError;
 use crate::plan::Conflict;
 use crate::state::StateError;
 
+/// What a failed smoke test called and got.
+#[derive(Debug)]
+pub struct SmokeFailure {
+    pub algorithm: String,
+    pub commit: String,
+    pub input: String,
+    pub expected: Option<String>,
+    pub actual: String,
+    /// The algorithm's error message, when it raised.
+    pub message: Option<String>,
+    pub stacktrace: String,
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// One or more manifests are invalid; their diagnostics were already reported.
@@ -111,6 +124,10 @@ pub enum Error {
     Timeout {
         after: Duration,
     },
+    /// The build failed its smoke test: nothing was published.
+    SmokeTest {
+        failure: Box<SmokeFailure>,
+    },
     /// A file that would be overwritten.
     Exists {
         path: String,
@@ -157,6 +174,7 @@ impl Error {
             Error::Conflict { .. }
             | Error::NotPushed { .. }
             | Error::BuildFailed { .. }
+            | Error::SmokeTest { .. }
             | Error::NewerBuild { .. }
             | Error::Stale { .. }
             | Error::Moved { .. }
@@ -186,6 +204,7 @@ impl Error {
             Error::Conflict { conflicts } => Some(conflicts.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join("; ")),
             Error::NotPushed { command, .. } => Some(format!("run apply with --push, or push it yourself with `{command}` (the key is the password)")),
             Error::Exists { .. } => Some("choose another --out, or remove the file first".into()),
+            Error::SmokeTest { .. } => Some("fix the code (or sample_output), commit, push and apply again; --skip-smoke-test publishes without the test".into()),
             Error::NoAlgorithm { .. } => Some("check OWNER/NAME and that the key belongs to the owner (or may read the algorithm)".into()),
             Error::NewerBuild { .. } => Some("the service publishes its newest successful build; push HEAD again (or merge the newer commit) and re-run".into()),
             Error::Stale { .. } => Some("make a new plan with `algodeploy plan --out FILE` and review it".into()),
@@ -311,6 +330,55 @@ impl fmt::Display for Error {
                 "gave up after --timeout {}; run again to finish",
                 humantime::format_duration(*after)
             ),
+            Error::SmokeTest { failure } => {
+                let SmokeFailure {
+                    algorithm,
+                    commit,
+                    input,
+                    expected,
+                    actual,
+                    message,
+                    stacktrace,
+                } = failure.as_ref();
+                let short = crate::git::short(commit);
+                match message {
+                    Some(message) => write!(
+                        f,
+                        "{algorithm}: the smoke test of {short} failed: the algorithm raised an error; nothing was published\n  input: {input:?}\n  error: {message}"
+                    )?,
+                    None => write!(
+                        f,
+                        "{algorithm}: the smoke test of {short} failed: the result is not sample_output; nothing was published\n  input: {input:?}"
+                    )?,
+                }
+                if message.is_none() {
+                    let want = expected.as_deref().unwrap_or("");
+                    if want.len() + actual.len() > 120
+                        || want.contains('\n')
+                        || actual.contains('\n')
+                    {
+                        write!(f, "\n  expected (-) against actual (+):")?;
+                        let diff = similar::TextDiff::from_lines(want, actual.as_str());
+                        for change in diff.iter_all_changes() {
+                            let sign = match change.tag() {
+                                similar::ChangeTag::Delete => "-",
+                                similar::ChangeTag::Insert => "+",
+                                similar::ChangeTag::Equal => " ",
+                            };
+                            write!(f, "\n    {sign} {}", change.value().trim_end_matches('\n'))?;
+                        }
+                    } else {
+                        write!(f, "\n  expected: {want:?}\n  actual:   {actual:?}")?;
+                    }
+                }
+                if !stacktrace.is_empty() {
+                    write!(f, "\n  stacktrace:")?;
+                    for line in stacktrace.lines() {
+                        write!(f, "\n      {line}")?;
+                    }
+                }
+                Ok(())
+            }
             Error::Exists { path } => {
                 write!(f, "`{path}` exists; algodeploy does not overwrite it")
             }

@@ -195,6 +195,20 @@ pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
     })
 }
 
+/// Whether `commit` is HEAD or in HEAD's history (false when the object is not even in the
+/// local repository: then HEAD cannot contain it).
+pub fn contains(root: &Path, head: &str, commit: &str) -> bool {
+    let Ok(repo) = git2::Repository::open(root) else {
+        return false;
+    };
+    let (Ok(head), Ok(commit)) = (git2::Oid::from_str(head), git2::Oid::from_str(commit)) else {
+        return false;
+    };
+    head == commit
+        || (repo.find_commit(commit).is_ok()
+            && repo.graph_descendant_of(head, commit).unwrap_or(false))
+}
+
 /// The algorithm's repository URL on the git server.
 pub fn remote_url(git_server: &str, owner: &str, name: &str) -> String {
     format!("{git_server}/git/{owner}/{name}.git")

@@ -42,6 +42,10 @@ pub async fn read(
     let algorithm = algorithm.map_err(ReadError::Api)?;
     let published = published.map_err(ReadError::Api)?;
     let builds = builds.map_err(ReadError::Api)?;
+    let only_built = match builds.as_slice() {
+        [only] => Some(only.commit.clone()),
+        _ => None,
+    };
     let remote_master = match ls {
         Ok(master) => master,
         // A missing algorithm has no repository yet (git says "not found"); an untrusted
@@ -50,7 +54,13 @@ pub async fn read(
         Err(crate::remote::RemoteError::NotFound { .. }) if algorithm.is_none() => None,
         Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
     };
+    let master_in_head = remote_master.as_deref().is_none_or(|m| {
+        let (root, head, m) = (git_root.to_path_buf(), head.to_string(), m.to_string());
+        git::contains(&root, &head, &m)
+    });
     Ok(Live {
+        master_in_head,
+        master_is_starter: remote_master.is_some() && only_built == remote_master,
         head_build: builds.iter().find(|b| b.commit == head).cloned(),
         algorithm,
         published,

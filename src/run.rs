@@ -145,6 +145,7 @@ pub(crate) fn paint(plan: &Plan, color: bool) -> String {
                     Some(AnsiColor::Yellow)
                 }
                 LineKind::Step(Action::Push) => Some(AnsiColor::Cyan),
+                LineKind::Step(Action::Test) => Some(AnsiColor::Blue),
                 LineKind::Step(Action::Publish) => Some(AnsiColor::Magenta),
                 LineKind::Removed => Some(AnsiColor::Red),
                 LineKind::Heading => None,
@@ -360,6 +361,7 @@ async fn make_plans(
             p.record.as_ref(),
             plan::Options {
                 strict_version: options.strict_version,
+                skip_smoke_test: options.skip_smoke_test,
             },
         ) {
             Ok(plan) => plans.push(plan),
@@ -486,7 +488,7 @@ fn preflight(plan: &Plan, push: bool) -> Result<(), Error> {
         .iter()
         .flat_map(|a| {
             a.steps.iter().filter_map(move |s| match s {
-                plan::Step::Push { commit, remote } => Some((
+                plan::Step::Push { commit, remote, .. } => Some((
                     a.algorithm.clone(),
                     commit.clone(),
                     format!("git push {remote} HEAD:master"),

@@ -20,7 +20,10 @@ fn a_plan_saved_by_a_bare_name_is_shown_and_applied_by_name() {
     let saved = d.repo.dir.path().join("plan.json");
     let text = std::fs::read_to_string(&saved).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let publish = &value["algorithms"][0]["steps"][2];
+    let steps = value["algorithms"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps[2]["action"], "test");
+    assert_eq!(steps[2]["input"], "Ada");
+    let publish = &steps[3];
     assert_eq!(publish["action"], "publish");
     assert_eq!(publish["release_notes"], "First release.");
     assert_eq!(publish["request"]["version_info"]["sample_input"], "Ada");

@@ -24,7 +24,7 @@ fn first_deploy_from_nothing_then_a_second_run_changes_nothing() {
     assert_eq!(value["format_version"], 1);
     assert_eq!(
         value["summary"],
-        json!({"create": 1, "update": 0, "push": 1, "publish": 1, "unchanged": 0})
+        json!({"create": 1, "update": 0, "push": 1, "test": 1, "publish": 1, "unchanged": 0})
     );
     let actions: Vec<&str> = value["algorithms"][0]["steps"]
         .as_array()
@@ -32,7 +32,7 @@ fn first_deploy_from_nothing_then_a_second_run_changes_nothing() {
         .iter()
         .map(|s| s["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["create", "push", "publish"]);
+    assert_eq!(actions, ["create", "push", "test", "publish"]);
     filters().bind(|| insta::assert_snapshot!("first_plan_json", json.stdout));
     assert!(d.writes().is_empty(), "plan sent writes: {:?}", d.writes());
 
@@ -127,6 +127,7 @@ fn a_version_bump_pushes_and_publishes() {
         "def apply(input):\n    return 'Hi, {}!'.format(input)\n",
     );
     d.edit("semantic_version: 1.0.0", "semantic_version: 1.1.0");
+    d.edit("sample_output: Hello, Ada!", "sample_output: Hi, Ada!");
     let head = d.repo.commit("friendlier");
     let plan = d.run(&["plan"]);
     plan.code(0);

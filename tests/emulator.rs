@@ -157,12 +157,12 @@ fn a_build_without_the_entry_point_fails_with_a_log_naming_it() {
             .contains("missing src/hello.py"),
         "{logs}"
     );
-    // Nothing to publish.
+    // The failed commit cannot be published (only the starter template's build succeeded).
     let (status, body) = emulator.call(
         "POST",
         "/v1/algorithms/demo/hello/versions",
         Some(KEY),
-        Some(json!({})),
+        Some(json!({"version_info": {"git_hash": repo.head()}})),
     );
     assert_eq!(
         (status, body["error"]["code"].as_u64()),
@@ -499,12 +499,13 @@ fn publishing_follows_the_version_rules() {
 fn compile_builds_master_synchronously() {
     let emulator = Emulator::start(&[]);
     emulator.create("hello");
+    // Right after create, master is the platform's starter template, and it builds.
     let (status, body) =
         emulator.call("POST", "/v1/algorithms/demo/hello/compile", Some(KEY), None);
     assert_eq!(
-        (status, body["error"]["code"].as_u64()),
-        (400, Some(2015)),
-        "no commits yet: {body}"
+        (status, body["compilation"]["successful"].as_bool()),
+        (200, Some(true)),
+        "the starter template: {body}"
     );
     let repo = Repo::python("hello");
     assert!(repo.push(&emulator, "demo", KEY, "hello").status.success());
@@ -517,11 +518,12 @@ fn compile_builds_master_synchronously() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["compilation"]["successful"], true);
     assert_eq!(body["version_info"]["git_hash"], repo.head());
-    // Building the same commit again updates its version; it does not add one.
+    // Building the same commit again updates its version; it does not add one (the template's
+    // version and the pushed commit's: two; builds: the template's twice and the push's twice).
     let (_, versions) = emulator.call("GET", "/v1/algorithms/demo/hello/versions", Some(KEY), None);
-    assert_eq!(versions["results"].as_array().unwrap().len(), 1);
+    assert_eq!(versions["results"].as_array().unwrap().len(), 2);
     let (_, builds) = emulator.call("GET", "/v1/algorithms/demo/hello/builds", Some(KEY), None);
-    assert_eq!(builds["results"].as_array().unwrap().len(), 2);
+    assert_eq!(builds["results"].as_array().unwrap().len(), 4);
 }
 
 #[test]
@@ -556,7 +558,9 @@ fn builds_are_paged_newest_first() {
         }
     }
     commits.reverse();
-    assert_eq!(seen, commits);
+    // Newest first, and last of all the starter template's build from create.
+    assert_eq!(seen.len(), commits.len() + 1, "{seen:?}");
+    assert_eq!(seen[..commits.len()], commits[..]);
     let (status, body) = emulator.call(
         "GET",
         "/v1/algorithms/demo/hello/builds?limit=0",

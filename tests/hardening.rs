@@ -647,7 +647,13 @@ fn a_killed_emulator_leaves_no_git_process_behind_and_converges_after_a_push() {
     emulator.restart();
     let repo = Repo::python("spin");
     let bare = dir.join("repos/demo/spin.git");
-    repo.git(&["push", "-q", bare.to_str().unwrap(), "HEAD:master"]);
+    repo.git(&[
+        "push",
+        "-q",
+        "--force",
+        bare.to_str().unwrap(),
+        "HEAD:master",
+    ]);
     emulator.stop();
     emulator.restart();
     let head = repo.head();

@@ -13,5 +13,6 @@ mod hardening;
 mod hostile;
 mod readme;
 mod reliability;
+mod runtime;
 mod schema;
 mod validate;

@@ -16,13 +16,13 @@ use std::path::Path;
 
 use super::store::Algorithm;
 
-/// The files and folders a runtime needs, given the algorithm's settings.
-pub fn required_paths(algorithm: &Algorithm) -> Vec<String> {
+/// The language family of an algorithm's runtime: `python`, `java`, `scala`, `javascript`,
+/// `r`, `ruby` or `rust`.
+pub fn runtime_kind(algorithm: &Algorithm) -> &'static str {
     let settings = &algorithm.settings;
     let language = settings["language"].as_str().unwrap_or("");
     let package_set = settings["package_set"].as_str().unwrap_or("");
-    let name = &algorithm.name;
-    let kind = match language {
+    match language {
         "java" => "java",
         "scala" => "scala",
         "javascript" => "javascript",
@@ -39,8 +39,13 @@ pub fn required_paths(algorithm: &Algorithm) -> Vec<String> {
             "r"
         }
         _ => "python",
-    };
-    match kind {
+    }
+}
+
+/// The files and folders a runtime needs, given the algorithm's settings.
+pub fn required_paths(algorithm: &Algorithm) -> Vec<String> {
+    let name = &algorithm.name;
+    match runtime_kind(algorithm) {
         "java" => vec!["pom.xml".into(), "src/main/java/".into()],
         "scala" => vec!["build.sbt".into(), "src/main/scala/".into()],
         "javascript" => vec!["package.json".into(), format!("src/{name}.js")],
@@ -110,6 +115,88 @@ pub fn check(
         "Build failed".into()
     });
     (ok, log.join("\n") + "\n")
+}
+
+/// The starter files a new algorithm's repository gets, as the platform commits them: for
+/// Python `src/<name>.py` with an `apply`, `src/__init__.py`, a test and `requirements.txt`; for
+/// other runtimes the files their build needs. The template builds.
+pub fn template(algorithm: &Algorithm) -> Vec<(String, String)> {
+    let name = &algorithm.name;
+    let class = {
+        let mut c = name.chars();
+        c.next()
+            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+            .unwrap_or_default()
+    };
+    let files: Vec<(String, String)> = match runtime_kind(algorithm) {
+        "java" => vec![
+            ("pom.xml".into(), format!("<project>\n  <modelVersion>4.0.0</modelVersion>\n  <groupId>algorithmia</groupId>\n  <artifactId>{name}</artifactId>\n  <version>0.1</version>\n</project>\n")),
+            (format!("src/main/java/algorithmia/{name}/{class}.java"), format!("package algorithmia.{name};\n\npublic class {class} {{\n    public String apply(String input) {{\n        return \"hello \" + input;\n    }}\n}}\n")),
+        ],
+        "scala" => vec![
+            ("build.sbt".into(), format!("name := \"{name}\"\n")),
+            (format!("src/main/scala/algorithmia/{name}/{class}.scala"), format!("package algorithmia.{name}\n\nclass {class} {{\n  def apply(input: String): String = s\"hello $input\"\n}}\n")),
+        ],
+        "javascript" => vec![
+            ("package.json".into(), format!("{{\"name\": \"{name}\", \"version\": \"0.1.0\"}}\n")),
+            (format!("src/{name}.js"), "exports.apply = function(input, cb) {\n    cb(null, \"hello \" + input);\n};\n".into()),
+        ],
+        "r" => vec![(format!("src/{name}.r"), "algorithm <- function(input) {\n    paste(\"hello\", input)\n}\n".into())],
+        "ruby" => vec![
+            ("Gemfile".into(), "source 'https://rubygems.org'\n".into()),
+            (format!("src/{name}.rb"), "def apply(input)\n  \"hello #{input}\"\nend\n".into()),
+        ],
+        "rust" => vec![
+            ("Cargo.toml".into(), format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")),
+            ("src/lib.rs".into(), "pub fn apply(input: String) -> String {\n    format!(\"hello {input}\")\n}\n".into()),
+        ],
+        _ => vec![
+            (format!("src/{name}.py"), "# Calls begin at apply(), with the call's input: a string, a JSON value or bytes.\n# Add the packages you import to requirements.txt.\n\ndef apply(input):\n    return \"hello {}\".format(input)\n".into()),
+            ("src/__init__.py".into(), String::new()),
+            (format!("src/{name}_test.py"), format!("from . import {name}\n\n\ndef test_{name}():\n    assert {name}.apply(\"Jane\") == \"hello Jane\"\n")),
+            ("requirements.txt".into(), "# The Python packages this algorithm imports, one per line.\n".into()),
+        ],
+    };
+    files
+}
+
+/// Commit `files` as the first commit of `repo`'s `master`; the commit's id.
+pub fn commit_template(
+    repo: &git2::Repository,
+    files: &[(String, String)],
+) -> Result<git2::Oid, git2::Error> {
+    fn tree(repo: &git2::Repository, files: &[(&str, &str)]) -> Result<git2::Oid, git2::Error> {
+        let mut builder = repo.treebuilder(None)?;
+        let mut folders: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+        for (path, text) in files {
+            match path.split_once('/') {
+                Some((folder, rest)) => folders.entry(folder).or_default().push((rest, text)),
+                None => {
+                    let blob = repo.blob(text.as_bytes())?;
+                    builder.insert(path, blob, 0o100644)?;
+                }
+            }
+        }
+        for (folder, inner) in folders {
+            let id = tree(repo, &inner)?;
+            builder.insert(folder, id, 0o040000)?;
+        }
+        builder.write()
+    }
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let tree = repo.find_tree(tree(repo, &borrowed)?)?;
+    let signature = git2::Signature::now("Algorithmia", "support@algorithmia.com")?;
+    repo.commit(
+        Some("refs/heads/master"),
+        &signature,
+        &signature,
+        "Initial commit",
+        &tree,
+        &[],
+    )
 }
 
 fn runtime_name(algorithm: &Algorithm) -> String {

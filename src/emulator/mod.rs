@@ -16,6 +16,7 @@ mod api;
 mod builds;
 mod control;
 mod git;
+mod runtime;
 mod store;
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// `--tls-cert` and `--tls-key`: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--install-requirements`: builds pip-install `requirements.txt` into a virtualenv.
+    pub install_requirements: bool,
 }
 
 impl Options {
@@ -118,6 +121,7 @@ impl Options {
             }
         }
         Ok(Options {
+            install_requirements: args.install_requirements,
             tls,
             listen: args.listen,
             data_dir: args.data_dir.clone(),
@@ -213,6 +217,8 @@ pub struct State {
     pub local: SocketAddr,
     /// Git requests served at once (each runs a git process).
     pub git_slots: Arc<tokio::sync::Semaphore>,
+    /// The Python runtime that runs published code.
+    pub runtime: runtime::Runtime,
 }
 
 impl State {
@@ -348,7 +354,15 @@ async fn serve(options: Options) -> Result<(), Error> {
         source,
     })?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let runtime =
+        runtime::Runtime::new(&data_dir, options.install_requirements).map_err(|source| {
+            Error::DataDir {
+                path: data_dir.clone(),
+                source,
+            }
+        })?;
     let state = Arc::new(State {
+        runtime,
         git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),
         scheme,
         local,
@@ -701,10 +715,24 @@ pub async fn run_build(state: Arc<State>, seq: i64) -> Option<store::Build> {
     let repo = state.repo_path(&algorithm.owner, &algorithm.name);
     let commit = build.commit_sha.clone();
     let checked = algorithm.clone();
-    let (ok, logs) =
-        tokio::task::spawn_blocking(move || builds::check(&repo, &commit, &checked, forced))
-            .await
-            .unwrap_or((false, "error: the build crashed\n".into()));
+    let prepared = state.clone();
+    let (ok, logs) = tokio::task::spawn_blocking(move || {
+        let (mut ok, mut logs) = builds::check(&repo, &commit, &checked, forced);
+        // A Python build that checks out also gets its files ready to run.
+        if ok && runtime::is_python(&checked) {
+            match prepared.runtime.prepare(&repo, &commit, &checked) {
+                Ok(lines) => lines.iter().for_each(|l| logs.push_str(&format!("{l}\n"))),
+                Err(lines) => {
+                    lines.iter().for_each(|l| logs.push_str(&format!("{l}\n")));
+                    logs.push_str("Build failed\n");
+                    ok = false;
+                }
+            }
+        }
+        (ok, logs)
+    })
+    .await
+    .unwrap_or((false, "error: the build crashed\n".into()));
     state
         .tx(|tx| {
             let status = if ok { "succeeded" } else { "failed" };

@@ -20,6 +20,11 @@ pub struct Live {
     /// The newest build of HEAD's commit.
     pub head_build: Option<Build>,
     pub remote_master: Option<String>,
+    /// Whether the remote `master` is HEAD or in HEAD's history (a push fast-forwards).
+    pub master_in_head: bool,
+    /// Whether the remote `master` is the only commit ever built: the platform's starter
+    /// template, which the first push of the user's own history replaces.
+    pub master_is_starter: bool,
     pub remote: String,
 }
 
@@ -40,6 +45,8 @@ impl std::fmt::Display for Conflict {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub strict_version: bool,
+    /// `--skip-smoke-test`: publish without calling the build with its sample input first.
+    pub skip_smoke_test: bool,
 }
 
 /// Desired against current, field by field, as [`Compare`] says.
@@ -307,9 +314,30 @@ pub fn plan(
     let pushed = live.remote_master.as_deref() == Some(head.as_str());
     if let Some(step) = publish {
         if !pushed {
+            let lease = match &live.remote_master {
+                Some(master) if !live.master_in_head => {
+                    if live.master_is_starter && live.published.is_empty() {
+                        Some(master.clone())
+                    } else {
+                        return Err(conflict(
+                            format!(
+                                "the remote `master` ({}) has commits that HEAD {} does not contain: someone pushed to the algorithm's repository",
+                                short(master),
+                                short(head)
+                            ),
+                            format!(
+                                "merge them first (`git pull {} master`), then plan again",
+                                live.remote
+                            ),
+                        ));
+                    }
+                }
+                _ => None,
+            };
             steps.push(Step::Push {
                 commit: head.clone(),
                 remote: live.remote.clone(),
+                replaces: lease,
             });
         }
         if pushed
@@ -322,6 +350,18 @@ pub fn plan(
                 "the build of HEAD {} failed; apply will stop with its log: fix the code, commit and push",
                 short(head)
             ));
+        }
+        if let Some(input) = &m.version_info.sample_input {
+            if options.skip_smoke_test {
+                notes
+                    .push("the smoke test with sample_input is skipped (--skip-smoke-test)".into());
+            } else {
+                steps.push(Step::Test {
+                    commit: head.clone(),
+                    input: input.clone(),
+                    expected: m.version_info.sample_output.clone(),
+                });
+            }
         }
         steps.push(step);
     } else if !pushed && live.algorithm.is_some() && already.is_some_and(|p| p.commit == *head) {
@@ -418,7 +458,14 @@ mod tests {
         )
         .unwrap();
         let actions: Vec<Action> = plan.steps.iter().map(Step::action).collect();
-        assert_eq!(actions, [Action::Create, Action::Push, Action::Publish]);
+        assert_eq!(
+            actions,
+            [Action::Create, Action::Push, Action::Test, Action::Publish]
+        );
+        assert!(matches!(
+            &plan.steps[2],
+            Step::Test { input, expected: None, .. } if input == "Ada"
+        ));
         let Step::Create { request, .. } = &plan.steps[0] else {
             panic!()
         };
@@ -431,7 +478,7 @@ mod tests {
             request,
             release_notes,
             ..
-        } = &plan.steps[2]
+        } = &plan.steps[3]
         else {
             panic!()
         };
@@ -514,6 +561,7 @@ mod tests {
         );
         let strict = Options {
             strict_version: true,
+            skip_smoke_test: false,
         };
         assert!(plan(&l, &git(), &live, None, strict).is_err());
     }

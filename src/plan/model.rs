@@ -16,6 +16,7 @@ pub enum Action {
     Create,
     Update,
     Push,
+    Test,
     Publish,
 }
 
@@ -25,6 +26,7 @@ impl Action {
             Action::Create => "+",
             Action::Update => "~",
             Action::Push => ">",
+            Action::Test => "=",
             Action::Publish => "^",
         }
     }
@@ -34,6 +36,7 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Push => "push",
+            Action::Test => "test",
             Action::Publish => "publish",
         }
     }
@@ -64,6 +67,19 @@ pub enum Step {
     Push {
         commit: String,
         remote: String,
+        /// The platform's starter commit that this push replaces (pushed with a lease on
+        /// exactly it, so that nothing anyone else pushed is overwritten).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+    },
+    /// The smoke test: call the exact build with the sample input before publishing it.
+    Test {
+        commit: String,
+        /// `version_info.sample_input`, sent as JSON when it parses as JSON, else as text.
+        input: String,
+        /// `version_info.sample_output`: the result must equal it (JSON-equal when both parse
+        /// as JSON, else the exact text); `None`: the call must only succeed.
+        expected: Option<String>,
     },
     Publish {
         from: Option<Version>,
@@ -87,6 +103,7 @@ impl Step {
             Step::Create { .. } => Action::Create,
             Step::Update { .. } => Action::Update,
             Step::Push { .. } => Action::Push,
+            Step::Test { .. } => Action::Test,
             Step::Publish { .. } => Action::Publish,
         }
     }
@@ -168,6 +185,8 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub push: usize,
+    #[serde(default)]
+    pub test: usize,
     pub publish: usize,
     pub unchanged: usize,
 }
@@ -195,6 +214,7 @@ impl Plan {
                     Action::Create => summary.create += 1,
                     Action::Update => summary.update += 1,
                     Action::Push => summary.push += 1,
+                    Action::Test => summary.test += 1,
                     Action::Publish => summary.publish += 1,
                 }
             }

@@ -153,10 +153,40 @@ impl AlgorithmPlan {
                         change_lines(&mut out, change, kind, ("", ""));
                     }
                 }
-                Step::Push { commit, remote } => {
+                Step::Push {
+                    commit,
+                    remote,
+                    replaces,
+                } => {
+                    let replacing = replaces.as_deref().map_or_else(String::new, |starter| {
+                        format!(
+                            ", replacing the platform's starter commit {}",
+                            short(starter)
+                        )
+                    });
                     out.push(line(
                         kind,
-                        format!("  {symbol} {verb} {} to master of {remote}", short(commit)),
+                        format!(
+                            "  {symbol} {verb} {} to master of {remote}{replacing}",
+                            short(commit)
+                        ),
+                    ));
+                }
+                Step::Test {
+                    commit,
+                    input,
+                    expected,
+                } => {
+                    let expect = match expected {
+                        Some(output) => format!(", expecting {output:?}"),
+                        None => ", expecting it to succeed".into(),
+                    };
+                    out.push(line(
+                        kind,
+                        format!(
+                            "  {symbol} {verb} the build of {} with sample_input {input:?}{expect}",
+                            short(commit)
+                        ),
                     ));
                 }
                 Step::Publish {
@@ -303,6 +333,7 @@ mod tests {
                     Step::Push {
                         commit: head.clone(),
                         remote: "https://git.example/git/demo/hello.git".into(),
+                        replaces: None,
                     },
                     Step::Publish {
                         from: Version::parse("1.1.0"),

@@ -81,10 +81,12 @@ impl From<rusqlite::Error> for ApiError {
 }
 
 mod answers;
+mod call;
 mod settings;
 mod versions;
 
 use answers::*;
+use call::{call_algorithm, language_environments, languages};
 use settings::*;
 pub use versions::pushed;
 use versions::*;
@@ -103,8 +105,20 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    // A call's input may be larger than a management request.
+    let limit = if path.starts_with("/v1/algo/") {
+        16 * 1024 * 1024
+    } else {
+        1024 * 1024
+    };
     let body = if method == Method::POST || method == Method::PUT {
-        match read_body(request.into_body(), 1024 * 1024).await {
+        match read_body(request.into_body(), limit).await {
             Ok(body) => body,
             Err(e) => return (e.response(), owner),
         }
@@ -116,6 +130,7 @@ pub async fn handle(
         grant: &grant,
         base: &base,
         query: &query,
+        content_type: &content_type,
         body: &body,
     };
     let segments: Vec<&str> = path
@@ -132,6 +147,7 @@ pub(super) struct Call<'a> {
     pub(super) grant: &'a Grant,
     pub(super) base: &'a str,
     pub(super) query: &'a str,
+    pub(super) content_type: &'a str,
     pub(super) body: &'a [u8],
 }
 
@@ -209,6 +225,20 @@ async fn route(call: &Call<'_>, method: &Method, segments: &[&str]) -> Answer {
         ["users", owner, "algorithms"] if *method == Method::GET => {
             list_user_algorithms(call, owner)
         }
+        ["algo", owner, name] if *method == Method::POST => {
+            call_algorithm(call, owner, name, None).await
+        }
+        ["algo", owner, name, version] if *method == Method::POST => {
+            call_algorithm(call, owner, name, Some(version)).await
+        }
+        ["algorithm-environments", "edge", "languages"] if *method == Method::GET => languages(),
+        [
+            "algorithm-environments",
+            "edge",
+            "languages",
+            language,
+            "environments",
+        ] if *method == Method::GET => language_environments(language),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             1000,
@@ -341,30 +371,34 @@ fn create(call: &Call<'_>, owner: &str) -> Answer {
         pushed_sha: None,
     };
     let repo = call.state.repo_path(owner, &name);
-    call.state.tx(|tx| {
-        if tx.algorithm_by_name(owner, &name)?.is_some() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                1002,
-                format!("an algorithm named `{owner}/{name}` already exists"),
-            ));
-        }
-        tx.insert_algorithm(&algorithm)?;
-        // The repository exists right after create, empty (README: why no template commit).
-        if repo.exists() {
-            std::fs::remove_dir_all(&repo).map_err(|e| ApiError::internal(&e))?;
-        }
-        let mut options = git2::RepositoryInitOptions::new();
-        options.bare(true).initial_head("master").mkpath(true);
-        git2::Repository::init_opts(&repo, &options).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                1008,
-                format!("failed to create the repository: {}", e.message()),
-            )
-        })?;
-        Ok(())
-    })?;
+    call.state
+        .tx(|tx| {
+            if tx.algorithm_by_name(owner, &name)?.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    1002,
+                    format!("an algorithm named `{owner}/{name}` already exists"),
+                ));
+            }
+            tx.insert_algorithm(&algorithm)?;
+            // The repository exists right after create, with the platform's starter template.
+            if repo.exists() {
+                std::fs::remove_dir_all(&repo).map_err(|e| ApiError::internal(&e))?;
+            }
+            let mut options = git2::RepositoryInitOptions::new();
+            options.bare(true).initial_head("master").mkpath(true);
+            let failed = |e: git2::Error| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    1008,
+                    format!("failed to create the repository: {}", e.message()),
+                )
+            };
+            let repository = git2::Repository::init_opts(&repo, &options).map_err(failed)?;
+            let template = crate::emulator::builds::template(&algorithm);
+            crate::emulator::builds::commit_template(&repository, &template).map_err(failed)
+        })
+        .and_then(|commit| pushed(call.state, owner, &name, &commit.to_string()))?;
     let object = call
         .state
         .tx(|tx| algorithm_json(tx, call.base, &algorithm))?;

@@ -224,8 +224,10 @@ pub(super) fn publish(call: &Call<'_>, target: &Target<'_>) -> Answer {
             )));
         }
     };
-    let git_hash = text_field(&info, "git_hash")?;
-    let declared = text_field(&info, "semantic_version")?;
+    // Blank means absent, as the seed's snippets send them: "" is "the newest successful
+    // build" and "the next version of the bump".
+    let git_hash = text_field(&info, "git_hash")?.filter(|s| !s.trim().is_empty());
+    let declared = text_field(&info, "semantic_version")?.filter(|s| !s.trim().is_empty());
     let callability = match &settings {
         Some(s) => one_of(s, "algorithm_callability", CALLABILITY, 2015)?,
         None => None,
