@@ -800,3 +800,186 @@ fn one_key_for_two_owners_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_committed_manifest_symlink_is_refused_without_printing_its_target() {
+    let d = Deploy::new(&[]);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), format!("token: {KEY}\n")).unwrap();
+    std::fs::remove_file(d.repo.dir.path().join("algorithm.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret"),
+        d.repo.dir.path().join("algorithm.yaml"),
+    )
+    .unwrap();
+    d.repo.commit("a hostile manifest link");
+    for args in [&["validate"][..], &["plan"][..]] {
+        let out = d.run(args);
+        out.code(3).stderr_has("symbolic link");
+        assert!(
+            !out.stderr.contains(KEY) && !out.stdout.contains("token"),
+            "{}",
+            out.stderr
+        );
+    }
+    std::fs::remove_file(d.repo.dir.path().join("algorithm.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        "/proc/self/environ",
+        d.repo.dir.path().join("algorithm.yaml"),
+    )
+    .unwrap();
+    let out = d.run(&["validate"]);
+    out.code(3);
+    assert!(
+        !out.stderr.contains(KEY) && !out.stderr.contains("PATH="),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_summary_file_through_a_link_in_head_is_refused() {
+    let d = Deploy::new(&[]);
+    d.repo.write("README.md", "readme\n");
+    std::os::unix::fs::symlink("README.md", d.repo.dir.path().join("link.md")).unwrap();
+    d.edit(
+        "  summary: |\n    # Hello World\n\n    Returns a greeting for the name it is given:\n    `\"Ada\"` gives `\"Hello, Ada!\"`.\n",
+        "  summary_file: link.md\n",
+    );
+    d.repo.commit("summary through a link");
+    let out = d.run(&["plan"]);
+    out.code(3).stderr_has("symbolic link in HEAD");
+}
+
+#[test]
+fn the_git_host_serves_only_gits_endpoints_and_no_compressed_pushes() {
+    let emulator = Emulator::start(&[]);
+    emulator.create("paths");
+    let client = crate::harness::http();
+    let base = format!("{}/git/demo/paths.git", emulator.url);
+    let status = |url: String, key: &str, post: bool, gzip: bool| {
+        let mut request = if post {
+            client.post(url)
+        } else {
+            client.get(url)
+        };
+        request = request.basic_auth("demo", Some(key));
+        if gzip {
+            request = request
+                .header("content-encoding", "gzip")
+                .header("content-type", "application/x-git-receive-pack-request")
+                .body(vec![0u8; 64]);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(
+        status(
+            format!("{base}/refs/heads/p/git-receive-pack"),
+            KEY,
+            true,
+            false
+        ),
+        404
+    );
+    assert_eq!(status(format!("{base}/config"), KEY, false, false), 404);
+    assert_eq!(
+        status(
+            format!("{base}/info/refs?service=git-receive-%70ack"),
+            READ_KEY,
+            false,
+            false
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            format!("{base}/info/refs?service=git-upload-pack"),
+            READ_KEY,
+            false,
+            false
+        ),
+        200
+    );
+    assert_eq!(
+        status(format!("{base}/git-receive-pack"), KEY, true, true),
+        415
+    );
+}
+
+#[test]
+fn readers_holding_every_read_slot_do_not_block_a_push() {
+    let emulator = Emulator::start(&[]);
+    emulator.create("slots");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("demo:{READ_KEY}"));
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(emulator.host()).unwrap();
+            write!(
+                s,
+                "POST /git/demo/slots.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let read = crate::harness::http()
+        .get(format!(
+            "{}/git/demo/slots.git/info/refs?service=git-upload-pack",
+            emulator.url
+        ))
+        .basic_auth("demo", Some(KEY))
+        .send()
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 503, "the read slots are all held");
+    let repo = Repo::python("slots");
+    let pushed = repo.push(&emulator, "demo", KEY, "slots");
+    assert!(
+        pushed.status.success(),
+        "a push waits for no reader: {}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    drop(held);
+}
+
+#[test]
+fn killed_pushes_leave_no_quarantine_after_a_restart_and_keys_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("d");
+    let mut emulator = Emulator::with_data_dir(&dir, &[]);
+    emulator.create("swept");
+    emulator.stop();
+    let objects = dir.join("repos/demo/swept.git/objects");
+    std::fs::create_dir_all(objects.join("tmp_objdir-incoming-abc123")).unwrap();
+    std::fs::write(
+        objects.join("tmp_objdir-incoming-abc123/pack"),
+        vec![0u8; 4096],
+    )
+    .unwrap();
+    std::fs::write(objects.join("pack/tmp_pack_XYZ"), b"partial").unwrap();
+    emulator.restart();
+    assert!(!objects.join("tmp_objdir-incoming-abc123").exists());
+    assert!(!objects.join("pack/tmp_pack_XYZ").exists());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("emulator.sqlite3")), 0o600);
+}
+
+#[test]
+fn the_request_log_keeps_paths_short() {
+    let emulator = Emulator::start(&[]);
+    let long = "a".repeat(60_000);
+    let _ = crate::harness::http()
+        .get(format!("{}/v1/{long}", emulator.url))
+        .send();
+    let (_, log) = emulator.admin("GET", "/_emulator/requests", None);
+    let longest = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().chars().count())
+        .max()
+        .unwrap();
+    assert!(longest <= 257, "a logged path of {longest} characters");
+}

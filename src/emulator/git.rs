@@ -37,6 +37,26 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
+/// `%XX` escapes decoded (for the `service` parameter).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn valid_name(text: &str) -> bool {
     text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -63,8 +83,30 @@ pub async fn handle(
     if !valid_name(owner) || !valid_name(name) {
         return (plain(StatusCode::NOT_FOUND, "no such repository"), None);
     }
-    let push = tail == "git-receive-pack"
-        || (tail == "info/refs" && query.contains("service=git-receive-pack"));
+    // Only git's own endpoints: http-backend routes on the end of PATH_INFO, so a deeper path
+    // (`refs/heads/p/git-receive-pack`) could reach another "repository" inside this one.
+    let known = matches!(
+        tail,
+        "info/refs" | "git-upload-pack" | "git-receive-pack" | "HEAD"
+    ) || (tail.starts_with("objects/")
+        && tail
+            .split('/')
+            .all(|p| !p.is_empty() && p != ".." && p != "."));
+    if !known {
+        return (plain(StatusCode::NOT_FOUND, "no such git endpoint"), None);
+    }
+    let service = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("service="))
+        .map(percent_decode)
+        .unwrap_or_default();
+    if tail == "info/refs"
+        && !service.is_empty()
+        && !matches!(service.as_str(), "git-upload-pack" | "git-receive-pack")
+    {
+        return (plain(StatusCode::FORBIDDEN, "unknown git service"), None);
+    }
+    let push = tail == "git-receive-pack" || (tail == "info/refs" && service == "git-receive-pack");
 
     let credentials = request
         .headers()
@@ -114,7 +156,13 @@ pub async fn handle(
     }
 
     // Bounded: each git request runs a git process; past the cap, clients are asked to retry.
-    let Ok(permit) = state.git_slots.clone().try_acquire_owned() else {
+    // Reads and pushes have slots of their own, so that readers cannot block every push.
+    let slots = if push {
+        &state.git_push_slots
+    } else {
+        &state.git_slots
+    };
+    let Ok(permit) = slots.clone().try_acquire_owned() else {
         let mut response = plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many git requests at once; retry shortly",
@@ -137,6 +185,7 @@ pub async fn handle(
         path_info: format!("/{owner}/{name}.git/{tail}"),
         query,
         content_type: header("content-type"),
+        manage: grant.manage,
         content_length: request
             .headers()
             .get("content-length")
@@ -146,6 +195,17 @@ pub async fn handle(
         protocol: header("git-protocol"),
         owner: owner.to_string(),
     };
+    // A compressed push would inflate past any cap inside git (packs are compressed already;
+    // git itself never gzips a push).
+    if push && !cgi.encoding.is_empty() && !cgi.encoding.eq_ignore_ascii_case("identity") {
+        return (
+            plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "compressed pushes are not accepted",
+            ),
+            who,
+        );
+    }
     if cgi.content_length.is_some_and(|n| n > MAX_PUSH) {
         return (
             api::ApiError::new(
@@ -172,6 +232,8 @@ pub async fn handle(
 
 /// What `git http-backend` is told about one request (CGI variables).
 struct Cgi {
+    /// Whether the key may push (otherwise git is told to refuse receive-pack too).
+    manage: bool,
     method: String,
     path_info: String,
     query: String,
@@ -229,13 +291,48 @@ struct GroupKill(Option<u32>);
 impl Drop for GroupKill {
     fn drop(&mut self) {
         if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: kill(2) on the process group that the child leads (process_group(0)).
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
+            stop_group(pid);
+        }
+    }
+}
+
+/// SIGTERM to the group (git removes its incoming quarantine on a signal), then SIGKILL
+/// two seconds later for whatever is left.
+fn stop_group(pid: i32) {
+    // SAFETY: kill(2) on the process group that the child leads (process_group(0)).
+    unsafe {
+        libc::kill(-pid, libc::SIGTERM);
+    }
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        // SAFETY: as above; a group that is gone makes this a no-op (ESRCH).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    });
+}
+
+/// Remove what killed pushes left in a bare repository: incoming quarantines and temporary
+/// packs (git removes them itself unless it was killed hard).
+pub fn sweep(repo: &std::path::Path) {
+    let objects = repo.join("objects");
+    for dir in [objects.clone(), objects.join("pack")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("tmp_objdir-incoming-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else if name.starts_with("tmp_pack_") || name.starts_with("tmp_idx_") {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     }
 }
+
+/// How long a client may send nothing of its body, or read nothing of the answer.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long one git request may run in all.
 const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -273,6 +370,17 @@ async fn run_cgi(
         .env("HTTP_GIT_PROTOCOL", &cgi.protocol)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // A pack may not inflate past the push cap, and a key that may not push cannot,
+        // whatever path it reached git by.
+        .env("GIT_CONFIG_COUNT", "2")
+        .env("GIT_CONFIG_KEY_0", "receive.maxInputSize")
+        .env("GIT_CONFIG_VALUE_0", MAX_PUSH.to_string())
+        .env("GIT_CONFIG_KEY_1", "http.receivepack")
+        .env(
+            "GIT_CONFIG_VALUE_1",
+            if cgi.manage { "true" } else { "false" },
+        )
+        .env("GIT_HTTP_MAX_REQUEST_BUFFER", "10m")
         .env("HOME", &state.data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -290,30 +398,52 @@ async fn run_cgi(
             Ok(())
         });
     }
+    let repo_dir = state.data_dir.join("repos").join(
+        cgi.path_info
+            .trim_start_matches('/')
+            .split('/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/"),
+    );
     let mut child = command.spawn().map_err(CgiError::Spawn)?;
+    let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let guard = GroupKill(child.id());
     let mut stdin = child.stdin.take().expect("piped stdin");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let deadline = tokio::time::Instant::now() + GIT_TIMEOUT;
 
     // The request body goes in as it arrives, counted against the cap.
+    // A client that stalls, goes away or sends too much ends git at once (not when git next
+    // writes).
     let writer = tokio::spawn(async move {
         let mut body = body;
         let mut total: u64 = 0;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return Err(()) };
+        let outcome = loop {
+            let frame = match tokio::time::timeout(STALL, body.frame()).await {
+                Err(_) => break Err(()),
+                Ok(None) => break Ok(()),
+                Ok(Some(Err(_))) => break Err(()),
+                Ok(Some(Ok(frame))) => frame,
+            };
             if let Ok(data) = frame.into_data() {
                 total += data.len() as u64;
                 if total > MAX_PUSH {
-                    return Err(());
+                    break Err(());
                 }
                 if stdin.write_all(&data).await.is_err() {
-                    return Ok(());
+                    break Ok(());
                 }
             }
+        };
+        if outcome.is_err() {
+            if let Some(pid) = pid {
+                stop_group(pid);
+            }
+        } else {
+            let _ = stdin.shutdown().await;
         }
-        let _ = stdin.shutdown().await;
-        Ok(())
+        outcome
     });
 
     // The CGI headers first (bounded), then the rest streams.
@@ -348,38 +478,50 @@ async fn run_cgi(
     tokio::spawn(async move {
         let _permit = permit;
         let mut guard = guard;
-        if !rest.is_empty() && sender.send(Ok(rest)).await.is_err() {
+        let repo_dir = repo_dir;
+        let send = |item: Result<Bytes, std::io::Error>| {
+            let sender = sender.clone();
+            async move {
+                matches!(
+                    tokio::time::timeout(STALL, sender.send(item)).await,
+                    Ok(Ok(()))
+                )
+            }
+        };
+        if !rest.is_empty() && !send(Ok(rest)).await {
+            sweep_later(repo_dir);
             return;
         }
         loop {
             match tokio::time::timeout_at(deadline, stdout.read(&mut chunk)).await {
                 Ok(Ok(0)) => break,
                 Ok(Ok(n)) => {
-                    // The client went away: the guard kills git.
-                    if sender
-                        .send(Ok(Bytes::copy_from_slice(&chunk[..n])))
-                        .await
-                        .is_err()
-                    {
+                    // The client went away or stopped reading: the guard stops git.
+                    if !send(Ok(Bytes::copy_from_slice(&chunk[..n]))).await {
+                        sweep_later(repo_dir);
                         return;
                     }
                 }
                 Ok(Err(e)) => {
-                    let _ = sender.send(Err(e)).await;
+                    let _ = send(Err(e)).await;
+                    sweep_later(repo_dir);
                     return;
                 }
                 Err(_) => {
-                    let _ = sender
-                        .send(Err(std::io::Error::other("git http-backend took too long")))
-                        .await;
+                    let _ =
+                        send(Err(std::io::Error::other("git http-backend took too long"))).await;
+                    sweep_later(repo_dir);
                     return;
                 }
             }
         }
-        let _ = writer.await;
+        let wrote = writer.await;
         let finished = tokio::time::timeout_at(deadline, child.wait()).await;
         if matches!(finished, Ok(Ok(_))) {
             guard.0 = None;
+        }
+        if !matches!(wrote, Ok(Ok(()))) {
+            sweep_later(repo_dir.clone());
         }
         if let (Some((owner, name)), Ok(Ok(status))) = (after_push, finished)
             && status.success()
@@ -397,6 +539,14 @@ async fn run_cgi(
     builder
         .body(BodyExt::boxed(ChannelBody(receiver)))
         .map_err(|_| CgiError::Headers("gave bad headers"))
+}
+
+/// Sweep a repository once a stopped git has had time to go.
+fn sweep_later(repo: std::path::PathBuf) {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        sweep(&repo);
+    });
 }
 
 /// A response body fed by a channel.

@@ -215,8 +215,10 @@ pub struct State {
     pub scheme: &'static str,
     /// The listening address, for links when a request's `Host` is missing or malformed.
     pub local: SocketAddr,
-    /// Git requests served at once (each runs a git process).
+    /// Git reads (clone, fetch, ls-remote) served at once (each runs a git process).
     pub git_slots: Arc<tokio::sync::Semaphore>,
+    /// Git pushes served at once, apart from reads.
+    pub git_push_slots: Arc<tokio::sync::Semaphore>,
     /// The Python runtime that runs published code.
     pub runtime: runtime::Runtime,
 }
@@ -325,10 +327,27 @@ async fn serve(options: Options) -> Result<(), Error> {
         path: data_dir.clone(),
         source,
     })?;
+    // The folder holds the keys: only its user may read it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| Error::DataDir {
+                path: data_dir.clone(),
+                source,
+            },
+        )?;
+    }
     let store = Store::open(&data_dir).map_err(|source| Error::Database {
         path: data_dir.clone(),
         source,
     })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            data_dir.join("emulator.sqlite3"),
+            std::fs::Permissions::from_mode(0o600),
+        );
+    }
 
     let mut store = store;
     let grants = settle_keys(&mut store, &options.keys).map_err(|source| Error::Database {
@@ -364,6 +383,7 @@ async fn serve(options: Options) -> Result<(), Error> {
     let state = Arc::new(State {
         runtime,
         git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),
+        git_push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_PUSHES)),
         scheme,
         local,
         store: Mutex::new(store),
@@ -479,8 +499,9 @@ fn builds_resume(state: &Arc<State>) {
     }
 }
 
-/// Git requests served at once; past it, 503 with `Retry-After`.
+/// Git reads and pushes served at once; past it, 503 with `Retry-After`.
 const MAX_GIT_REQUESTS: usize = 8;
+const MAX_GIT_PUSHES: usize = 4;
 
 /// Open connections served at once; past it, new ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
@@ -616,6 +637,7 @@ fn reconcile_pushes(state: &Arc<State>) {
         .tx(|tx| tx.all_algorithms().map_err(|e| api::ApiError::internal(&e)))
         .unwrap_or_default();
     for algorithm in algorithms {
+        git::sweep(&state.repo_path(&algorithm.owner, &algorithm.name));
         let head = git2::Repository::open_bare(state.repo_path(&algorithm.owner, &algorithm.name))
             .ok()
             .and_then(|r| r.refname_to_id("refs/heads/master").ok())
@@ -836,9 +858,14 @@ fn record(
     owner: Option<String>,
     started: Instant,
 ) {
+    // Bounded: a client could send paths of any length.
+    let path = match path.char_indices().nth(256) {
+        Some((end, _)) => format!("{}…", &path[..end]),
+        None => path.to_string(),
+    };
     let entry = control::RequestRecord {
         method: method.to_string(),
-        path: path.to_string(),
+        path,
         status,
         owner,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -97,12 +97,34 @@ fn file_problem(path: &Path, code: &'static str, message: String, help: &str) ->
 /// Read and check one manifest. The read is capped so a huge file is refused without being
 /// loaded.
 pub fn load(path: &Path) -> Result<Loaded, FileReport> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|file| {
-        file.take(yaml::MAX_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-    });
+    // Never through a symbolic link (a committed `algorithm.yaml` pointing at
+    // `/proc/self/environ` would print the environment, key included, in a diagnostic), and
+    // never a FIFO or device: a regular file, read with a cap.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|file| {
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            file.take(yaml::MAX_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        });
     if let Err(e) = read {
+        if e.raw_os_error() == Some(libc::ELOOP) || e.to_string() == "not a regular file" {
+            return Err(file_problem(
+                path,
+                "not-found",
+                format!(
+                    "`{}` is a symbolic link or not a regular file; algodeploy reads manifests only as regular files",
+                    crate::diagnostic::display_path(path)
+                ),
+                "replace the link with the manifest itself",
+            ));
+        }
         return Err(file_problem(
             path,
             "not-found",
@@ -154,19 +176,39 @@ pub fn tracked_summary(
                 .help(help),
         ],
     };
-    let base = loaded.path.parent().unwrap_or(Path::new("."));
-    let (Ok(full), Ok(root)) = (base.join(file).canonicalize(), root.canonicalize()) else {
+    // The path as written, relative to the repository (not through links: a link is looked
+    // at as a link, in HEAD too).
+    let base = match loaded.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Ok(dir), Ok(root)) = (base.canonicalize(), root.canonicalize()) else {
         return Err(fail(
             format!("`details.summary_file` `{shown}` cannot be found"),
             "fix the path (it is relative to the manifest's folder)",
         ));
     };
-    let Ok(relative) = full.strip_prefix(&root) else {
+    let mut parts: Vec<std::ffi::OsString> = dir
+        .strip_prefix(&root)
+        .map(|p| p.iter().map(ToOwned::to_owned).collect())
+        .unwrap_or_default();
+    let mut escapes = !dir.starts_with(&root);
+    for component in file.components() {
+        match component {
+            std::path::Component::Normal(part) => parts.push(part.to_owned()),
+            std::path::Component::ParentDir => escapes |= parts.pop().is_none(),
+            std::path::Component::CurDir => {}
+            _ => escapes = true,
+        }
+    }
+    if escapes {
         return Err(fail(
             format!("`details.summary_file` `{shown}` is outside the repository"),
             "keep the summary inside the algorithm's repository",
         ));
-    };
+    }
+    let relative: PathBuf = parts.iter().collect();
+    let relative = relative.as_path();
     let repo = git2::Repository::open(&root).map_err(|e| {
         fail(
             format!(
@@ -203,6 +245,21 @@ pub fn tracked_summary(
         .head()
         .and_then(|h| h.peel_to_tree())
         .map_err(|_| not_in_head())?;
+    // A link anywhere on the way (the file, or a folder above it) is refused.
+    let mut prefix = PathBuf::new();
+    for part in relative.iter() {
+        prefix.push(part);
+        let entry = tree.get_path(&prefix).map_err(|_| not_in_head())?;
+        if entry.filemode() == 0o120000 {
+            return Err(fail(
+                format!(
+                    "`details.summary_file` `{shown}` goes through a symbolic link in HEAD (`{}`)",
+                    prefix.display()
+                ),
+                "name the file itself, not a link to it",
+            ));
+        }
+    }
     let entry = tree.get_path(relative).map_err(|_| not_in_head())?;
     if entry.filemode() == 0o120000 {
         return Err(fail(
