@@ -331,7 +331,128 @@ def generated():
             raise AssertionError("still there")
 
 
+CALLED = """import time
+
+def apply(input):
+    print("seen", repr(input))
+    if isinstance(input, (bytes, bytearray)):
+        return bytes(input[::-1])
+    if isinstance(input, dict):
+        return {"keys": sorted(input)}
+    if input == "boom":
+        raise ValueError("boom from the algorithm")
+    if input == "slow":
+        time.sleep(20)
+    return "hi " + str(input)
+"""
+
+
+def calls():
+    """algorithmia 2.0.5's call paths (`pipe`) and the `algo` CLI against the emulator's runtime."""
+    import Algorithmia
+    from Algorithmia.algorithm import OutputType
+    from Algorithmia.errors import AlgorithmException
+
+    client = Algorithmia.client(KEY, URL)
+    name = "called_" + uuid.uuid4().hex[:8]
+    algo = client.algo(f"{OWNER}/{name}")
+    algo.create(details={"label": "Called"}, settings=dict(SETTINGS, license="mit", source_visibility="open"))
+    head = push(name, {f"src/{name}.py": CALLED, "requirements.txt": ""})
+    for _ in range(200):
+        builds = algo.get_builds()["results"]
+        if any(b["commit_sha"] == head and b["status"] == "succeeded" for b in builds):
+            break
+        time.sleep(0.1)
+    algo.publish(settings={"algorithm_callability": "public"}, version_info={"version_type": "major"})
+    version = client.algo(f"{OWNER}/{name}/1.0.0")
+
+    @check("pipe(str): text in, text out")
+    def _():
+        response = version.pipe("Ada")
+        assert response.result == "hi Ada", response.result
+        assert response.metadata.content_type == "text"
+
+    @check("pipe(dict): JSON in, JSON out")
+    def _():
+        response = version.pipe({"b": 1, "a": 2})
+        assert response.result == {"keys": ["a", "b"]}, response.result
+        assert response.metadata.content_type == "json"
+
+    @check("pipe(bytes): bytes in, bytes out")
+    def _():
+        response = version.pipe(bytearray(b"abc"))
+        assert response.result == b"cba", response.result
+        assert response.metadata.content_type == "binary"
+
+    @check("output=raw")
+    def _():
+        raw = client.algo(f"{OWNER}/{name}/1.0.0").set_options(output=OutputType.raw)
+        assert raw.pipe("raw") == "hi raw"
+
+    @check("output=void")
+    def _():
+        void = client.algo(f"{OWNER}/{name}/1.0.0").set_options(output=OutputType.void)
+        answer = void.pipe("void")
+        assert answer.async_protocol == "void" and answer.request_id, vars(answer)
+
+    @check("an algorithm's error raises AlgorithmException with its message and stack trace")
+    def _():
+        try:
+            version.pipe("boom")
+        except AlgorithmException as error:
+            assert "boom from the algorithm" in error.message, error.message
+            assert "ValueError" in (error.stack_trace or ""), error.stack_trace
+        else:
+            raise AssertionError("no error")
+
+    @check("a run past its timeout raises")
+    def _():
+        slow = client.algo(f"{OWNER}/{name}/1.0.0").set_options(timeout=1)
+        started = time.time()
+        try:
+            slow.pipe("slow")
+        except AlgorithmException as error:
+            assert error.error_type == "TimeoutError", error.error_type
+        else:
+            raise AssertionError("no error")
+        assert time.time() - started < 10
+
+    @check("stdout=True shows what the algorithm printed (owner)")
+    def _():
+        loud = client.algo(f"{OWNER}/{name}/1.0.0").set_options(stdout=True)
+        assert "seen 'x'" in loud.pipe("x").metadata.stdout
+
+    home = tempfile.mkdtemp()
+    os.makedirs(os.path.join(home, ".algorithmia"))
+    with open(os.path.join(home, ".algorithmia", "config"), "w") as handle:
+        handle.write(f"[profiles]\n[profiles.default]\napi_key = '{KEY}'\napi_server = '{URL}'\nca_cert = ''\nbearer_token = ''\n")
+    algo_cli = os.path.join(os.path.dirname(sys.executable), "algo")
+
+    def cli(*args):
+        env = dict(os.environ, HOME=home)
+        env.pop("ALGORITHMIA_API_KEY", None)
+        out = subprocess.run([algo_cli, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    @check("algo run OWNER/NAME/VERSION -d (text) and -j (JSON)")
+    def _():
+        assert cli("run", f"{OWNER}/{name}/1.0.0", "-d", "Ada").strip() == "hi Ada"
+        assert "'keys': ['a']" in cli("run", f"{OWNER}/{name}/1.0.0", "-j", '{"a": 1}')
+
+    @check("algo builds OWNER NAME")
+    def _():
+        builds = json.loads(cli("builds", OWNER, name))
+        assert any(b["commit_sha"] == head for b in builds), builds
+
+    @check("algo languages and algo environment LANG")
+    def _():
+        assert "python3" in cli("languages")
+        environments = json.loads(cli("environment", "python3"))
+        assert environments and environments[0]["language"]["name"] == "python3", environments
+
+
 if __name__ == "__main__":
-    {"algorithmia": legacy, "api-client": generated}[CLIENT]()
+    {"algorithmia": lambda: (legacy(), calls()), "api-client": generated}[CLIENT]()
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     sys.exit(1 if RESULTS["failed"] else 0)

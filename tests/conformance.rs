@@ -88,7 +88,7 @@ fn schemathesis_finds_no_schema_violations() {
     std::fs::write(
         &config,
         format!(
-            "[parameters]\n\"path.username\" = \"demo\"\n\"path.algoname\" = \"hello\"\n\"path.algorithmId\" = \"{}\"\n\"path.algohash\" = \"{}\"\n\"path.buildid\" = \"{}\"\n",
+            "[parameters]\n\"path.username\" = \"demo\"\n\"path.algoname\" = \"hello\"\n\"path.algoCallableVersion\" = \"0.1.0\"\n\"path.algorithmId\" = \"{}\"\n\"path.algohash\" = \"{}\"\n\"path.buildid\" = \"{}\"\n",
             created["id"].as_str().unwrap(),
             repo.head(),
             builds["results"][0]["build_id"].as_str().unwrap(),
