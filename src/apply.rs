@@ -117,6 +117,7 @@ fn crash_point(step: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("ALGODEPLOY_TEST_KILL_AFTER").is_ok_and(|v| v == step) {
         let _ = std::process::Command::new("kill")
+            .env_remove("ALGORITHMIA_API_KEY")
             .args(["-KILL", &std::process::id().to_string()])
             .status();
         std::thread::sleep(Duration::from_secs(60));

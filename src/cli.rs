@@ -171,6 +171,13 @@ pub struct PlanOptions {
     /// Publish without first calling the exact build with `version_info.sample_input`
     #[arg(long)]
     pub skip_smoke_test: bool,
+    /// Only manifests whose folder (or summary_file) changed between the merge base of REF and
+    /// HEAD, or has uncommitted changes
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
+    /// Only shard I of N: a fixed partition of the manifests by algorithm name, for CI matrices
+    #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::select::Shard))]
+    pub shard: Option<crate::select::Shard>,
     /// How many manifests to plan at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,

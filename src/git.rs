@@ -113,13 +113,43 @@ impl std::error::Error for GitError {
 
 /// Inspect the repository that holds `manifest`.
 pub fn inspect(manifest: &Path) -> Result<GitState, GitError> {
+    inspect_repo(&discover(manifest)?)
+}
+
+/// The repository that holds `manifest` (found from its folder upwards).
+pub fn discover(manifest: &Path) -> Result<git2::Repository, GitError> {
     let folder = manifest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let repo = git2::Repository::discover(folder).map_err(|_| GitError::NotARepository {
+    git2::Repository::discover(folder).map_err(|_| GitError::NotARepository {
         path: folder.to_path_buf(),
-    })?;
+    })
+}
+
+/// Each repository inspected once, whatever the number of manifests in it: HEAD and the work
+/// tree's status cost O(files) per repository, not per manifest.
+#[derive(Default)]
+pub struct Inspections {
+    by_git_dir: std::collections::HashMap<PathBuf, GitState>,
+}
+
+impl Inspections {
+    /// The state of the repository holding `manifest`, and whether this is its first manifest.
+    pub fn of(&mut self, manifest: &Path) -> Result<(GitState, bool), GitError> {
+        let repo = discover(manifest)?;
+        let key = repo.path().to_path_buf();
+        if let Some(state) = self.by_git_dir.get(&key) {
+            return Ok((state.clone(), false));
+        }
+        let state = inspect_repo(&repo)?;
+        self.by_git_dir.insert(key, state.clone());
+        Ok((state, true))
+    }
+}
+
+/// HEAD, branch, state and status of one repository.
+pub fn inspect_repo(repo: &git2::Repository) -> Result<GitState, GitError> {
     let root = repo
         .workdir()
         .map_or_else(|| repo.path().to_path_buf(), Path::to_path_buf);

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod remote;
 pub mod run;
 pub mod sanitize;
+pub mod select;
 pub mod state;
 pub mod trust;
 pub mod validate;

@@ -222,6 +222,7 @@ pub fn git_version() -> Result<(u32, u32, u32), RemoteError> {
         .get_or_init(|| {
             let output = std::process::Command::new("git")
                 .arg("--version")
+                .env_remove("ALGORITHMIA_API_KEY")
                 .env("LC_ALL", "C")
                 .stdin(Stdio::null())
                 .output()
@@ -276,6 +277,8 @@ pub struct Remotes {
     name: String,
     /// The PEM bundle for `GIT_SSL_CAINFO`, written once when the trust goes beyond the system.
     bundle: OnceLock<Result<Option<Arc<tempfile::NamedTempFile>>, String>>,
+    /// Each repository's URL rewrites, read once (a monorepo has one for all its manifests).
+    rules: std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<Rules>>>,
 }
 
 impl std::fmt::Debug for Remotes {
@@ -301,6 +304,7 @@ impl Remotes {
             trust,
             name: format!("algodeploy-{}", uuid::Uuid::new_v4().simple()),
             bundle: OnceLock::new(),
+            rules: Default::default(),
         }
     }
 
@@ -309,67 +313,67 @@ impl Remotes {
         format!("remote.{}.url={url}", self.name)
     }
 
-    /// The URL git will really use for `url`, after the user's `insteadOf` (and, for a push,
-    /// `pushInsteadOf`) rules. For a read git computes it (`ls-remote --get-url` of this run's
-    /// remote); for a push, a `pushInsteadOf` rule that matches the configured URL wins over
-    /// that, as in git's `remote.c` (the first longest match; an empty prefix matches all).
+    /// The URL git will really use for `url`, after the user's `url.<base>.insteadOf` (and,
+    /// for a push, `pushInsteadOf`) rules, by git's own rule (remote.c `alias_url`: the first of
+    /// the longest matching prefixes; a push prefers `pushInsteadOf`). The rules are read once
+    /// per repository; git applies them itself to the URL it is given, this names the result.
     pub async fn effective(
         &self,
         root: &Path,
         url: &str,
         op: Op,
     ) -> Result<Effective, RemoteError> {
-        let config = self.remote_config(url);
+        let rules = self.rules(root, url).await?;
+        if op == Op::Push
+            && let Some(pushed) = alias(url, &rules.push)
+        {
+            return Ok(Effective {
+                url: pushed,
+                rule: Some("a url.<base>.pushInsteadOf rule of your git configuration".into()),
+            });
+        }
+        Ok(match alias(url, &rules.read) {
+            Some(read) => Effective {
+                url: read,
+                rule: Some("a url.<base>.insteadOf rule of your git configuration".into()),
+            },
+            None => Effective {
+                url: url.to_string(),
+                rule: None,
+            },
+        })
+    }
+
+    /// The repository's `insteadOf` and `pushInsteadOf` rules, read once.
+    async fn rules(&self, root: &Path, url: &str) -> Result<Arc<Rules>, RemoteError> {
+        if let Some(rules) = self
+            .rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(root)
+        {
+            return Ok(rules.clone());
+        }
         let args = [
-            "-c",
-            config.as_str(),
-            "ls-remote",
-            "--get-url",
-            self.name.as_str(),
+            "config",
+            "-z",
+            "--get-regexp",
+            r"^url\..*\.(push)?insteadof$",
         ];
-        let output = self.git(root, &args, None, READ_TIMEOUT, op, url).await?;
-        if output.status != Some(0) {
-            return Err(RemoteError::Failed {
-                op,
-                url: url.to_string(),
-                message: git_message(&output.stderr, &self.key),
-            });
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let read = text.lines().next().unwrap_or("").trim().to_string();
-        if read.is_empty() {
-            return Err(RemoteError::Garbled {
-                op,
-                url: url.to_string(),
-                what: "no URL for the remote".into(),
-            });
-        }
-        if op == Op::Push {
-            let rules = self
-                .git(
-                    root,
-                    &["config", "-z", "--get-regexp", r"^url\..*\.pushinsteadof$"],
-                    None,
-                    READ_TIMEOUT,
-                    op,
-                    url,
-                )
-                .await?;
-            let rules = if rules.status == Some(0) {
-                parse_rewrites(&rules.stdout)
-            } else {
-                Vec::new()
-            };
-            if let Some(pushed) = push_rewrite(url, &rules) {
-                return Ok(Effective {
-                    url: pushed,
-                    rule: Some("a url.<base>.pushInsteadOf rule of your git configuration".into()),
-                });
-            }
-        }
-        let rule = (read != url)
-            .then(|| "a url.<base>.insteadOf rule of your git configuration".to_string());
-        Ok(Effective { url: read, rule })
+        let output = self
+            .git(root, &args, None, READ_TIMEOUT, Op::Read, url)
+            .await?;
+        // Exit 1: no such configuration.
+        let rules = Arc::new(if output.status == Some(0) {
+            parse_rewrites(&output.stdout)
+        } else {
+            Rules::default()
+        });
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(root.to_path_buf(), rules.clone());
+        Ok(rules)
     }
 
     /// The commit the remote's `master` points to, or `None` for an empty repository.
@@ -812,32 +816,49 @@ fn porcelain_rejection(stdout: &str) -> Option<String> {
     )
 }
 
-/// One `url.<base>.pushInsteadOf` rule, in configuration order.
+/// One `url.<base>.insteadOf` (or `pushInsteadOf`) rule, in configuration order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rewrite {
     base: String,
     prefix: String,
 }
 
+/// A repository's rewrites: for every URL git uses, and for pushes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Rules {
+    read: Vec<Rewrite>,
+    push: Vec<Rewrite>,
+}
+
 /// `git config -z --get-regexp` output: `key\nvalue\0` entries.
-fn parse_rewrites(stdout: &[u8]) -> Vec<Rewrite> {
-    String::from_utf8_lossy(stdout)
-        .split('\0')
-        .filter_map(|entry| {
-            let (key, value) = entry.split_once('\n')?;
-            let rest = key.len().checked_sub(".pushinsteadof".len())?;
-            // The base keeps its case: only the section and variable names are case-blind.
-            Some(Rewrite {
-                base: key.get(4..rest)?.to_string(),
+fn parse_rewrites(stdout: &[u8]) -> Rules {
+    let mut rules = Rules::default();
+    for entry in String::from_utf8_lossy(stdout).split('\0') {
+        let Some((key, value)) = entry.split_once('\n') else {
+            continue;
+        };
+        let lower = key.to_ascii_lowercase();
+        let (suffix, list) = if lower.ends_with(".pushinsteadof") {
+            (".pushinsteadof".len(), &mut rules.push)
+        } else if lower.ends_with(".insteadof") {
+            (".insteadof".len(), &mut rules.read)
+        } else {
+            continue;
+        };
+        // The base keeps its case: only the section and variable names are case-blind.
+        if let Some(base) = key.get(4..key.len() - suffix) {
+            list.push(Rewrite {
+                base: base.to_string(),
                 prefix: value.to_string(),
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    rules
 }
 
 /// git's `alias_url`: the first of the longest matching prefixes wins, and an empty prefix
 /// matches every URL.
-fn push_rewrite(url: &str, rules: &[Rewrite]) -> Option<String> {
+fn alias(url: &str, rules: &[Rewrite]) -> Option<String> {
     let mut best: Option<&Rewrite> = None;
     for rule in rules.iter().filter(|r| url.starts_with(&r.prefix)) {
         if best.is_none_or(|b| rule.prefix.len() > b.prefix.len()) {
@@ -872,26 +893,30 @@ mod tests {
     }
 
     #[test]
-    fn push_rewrites_follow_gits_first_longest_match() {
+    fn rewrites_follow_gits_first_longest_match() {
         let rules = parse_rewrites(
-            b"url.ssh://one/.pushinsteadof\nhttps://git.example/\0url.ssh://two/.pushinsteadof\nhttps://git.example/\0url.ssh://deep/.pushinsteadof\nhttps://git.example/git/\0",
+            b"url.ssh://one/.pushinsteadof\nhttps://git.example/\0url.ssh://two/.pushinsteadof\nhttps://git.example/\0url.ssh://deep/.pushinsteadof\nhttps://git.example/git/\0url.https://mirror/.insteadof\nhttps://git.example/\0",
         );
-        assert_eq!(rules.len(), 3);
+        assert_eq!((rules.push.len(), rules.read.len()), (3, 1));
         assert_eq!(
-            push_rewrite("https://git.example/git/a.git", &rules).as_deref(),
+            alias("https://git.example/git/a.git", &rules.push).as_deref(),
             Some("ssh://deep/a.git")
         );
         assert_eq!(
-            push_rewrite("https://git.example/x.git", &rules).as_deref(),
+            alias("https://git.example/x.git", &rules.push).as_deref(),
             Some("ssh://one/x.git"),
             "the first of equally long prefixes wins"
         );
-        let empty = parse_rewrites(b"url.http://all/.pushinsteadof\n\0");
         assert_eq!(
-            push_rewrite("https://a/b", &empty).as_deref(),
+            alias("https://git.example/x.git", &rules.read).as_deref(),
+            Some("https://mirror/x.git")
+        );
+        let empty = parse_rewrites(b"url.http://all/.insteadof\n\0");
+        assert_eq!(
+            alias("https://a/b", &empty.read).as_deref(),
             Some("http://all/https://a/b")
         );
-        assert_eq!(push_rewrite("https://a/b", &[]), None);
+        assert_eq!(alias("https://a/b", &[]), None);
     }
 
     #[test]

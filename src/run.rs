@@ -168,7 +168,84 @@ pub(crate) fn paint(plan: &Plan, color: bool) -> String {
 
 /// Load every manifest; report all problems (stderr) and stop before anything is sent.
 fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
-    let (loaded, reports) = crate::manifest::load_paths(paths);
+    load_selected(paths, None, color)
+}
+
+/// Load the manifests the run covers (`--changed-since`, `--shard`); problems of the others do
+/// not stop it.
+fn load_selected(
+    paths: &[PathBuf],
+    options: Option<&PlanOptions>,
+    color: bool,
+) -> Result<Vec<Loaded>, Error> {
+    let (mut loaded, mut reports) = crate::manifest::load_paths(paths);
+    if let Some(options) = options {
+        if let Some(reference) = &options.changed_since {
+            let mut since = crate::select::ChangedSince::default();
+            let mut keep = |path: &Path, summary: Option<&Path>| -> Result<bool, Error> {
+                let changes = since.of(reference, path).map_err(|e| match e {
+                    crate::select::ChangedError::BadRef { .. } => Error::Usage {
+                        message: e.to_string(),
+                    },
+                    other => Error::Usage {
+                        message: other.to_string(),
+                    },
+                })?;
+                let folder = path
+                    .parent()
+                    .and_then(|p| {
+                        changes.relative(if p.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            p
+                        })
+                    })
+                    .unwrap_or_default();
+                let extra = summary.map(|s| crate::select::Changes::join(&folder, s));
+                Ok(changes.touches(&folder, extra.as_deref()))
+            };
+            let mut selected = Vec::new();
+            for l in loaded {
+                if keep(&l.path, l.manifest.details.summary_file.as_deref())? {
+                    selected.push(l);
+                }
+            }
+            loaded = selected;
+            let mut kept_reports = Vec::new();
+            for r in reports {
+                if keep(&r.path, None)? {
+                    kept_reports.push(r);
+                }
+            }
+            reports = kept_reports;
+            // Manifests deleted in the range: their algorithms stay as they are.
+            let mut told = std::collections::HashSet::new();
+            for path in paths.iter().chain(std::iter::once(&PathBuf::from("."))) {
+                if let Ok(changes) = since.of(reference, path)
+                    && told.insert(changes.root.clone())
+                {
+                    for removed in &changes.removed {
+                        eprintln!(
+                            "removed from the repository, left as is: {removed} (its algorithm is not deleted)"
+                        );
+                    }
+                }
+            }
+            eprintln!(
+                "--changed-since {reference}: {} manifest{} changed",
+                loaded.len() + reports.len(),
+                if loaded.len() + reports.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+        }
+        if let Some(shard) = options.shard {
+            loaded.retain(|l| shard.holds(&format!("{}/{}", l.manifest.owner, l.manifest.name)));
+            reports.retain(|r| shard.holds(&r.path.to_string_lossy()));
+        }
+    }
     if reports.is_empty() {
         return Ok(loaded);
     }
@@ -218,9 +295,15 @@ pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
     })
 }
 
-fn inspect_git(loaded: &Loaded, allow_dirty: bool) -> Result<GitState, Error> {
-    let state = git::inspect(&loaded.path).map_err(|source| Error::Git { source })?;
-    if !state.untracked.is_empty() {
+fn inspect_git(
+    inspections: &mut git::Inspections,
+    loaded: &Loaded,
+    allow_dirty: bool,
+) -> Result<GitState, Error> {
+    let (state, first) = inspections
+        .of(&loaded.path)
+        .map_err(|source| Error::Git { source })?;
+    if first && !state.untracked.is_empty() {
         let shown: Vec<&str> = state
             .untracked
             .iter()
@@ -273,8 +356,9 @@ fn prepare(
 ) -> Result<Vec<Prepared>, Error> {
     let mut prepared = Vec::new();
     let mut reports = Vec::new();
+    let mut inspections = git::Inspections::default();
     for mut loaded in loaded {
-        let git = inspect_git(&loaded, options.allow_dirty)?;
+        let git = inspect_git(&mut inspections, &loaded, options.allow_dirty)?;
         // The summary that is deployed is the one committed in HEAD, not the work tree's.
         match crate::manifest::tracked_summary(&loaded, &git.root, true) {
             Ok(summary) => loaded.summary = summary,
@@ -379,7 +463,7 @@ async fn make_plans(
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);
-    let loaded = load_all(&args.paths, color)?;
+    let loaded = load_selected(&args.paths, Some(&args.options), color)?;
     let connection = connect(&args.api)?;
     let prepared = prepare(loaded, &args.options, color)?;
     let session = Session::new(args.api.timeout);
@@ -530,7 +614,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             (prepared, saved, connection, locks)
         }
         None => {
-            let loaded = load_all(&args.paths, color)?;
+            let loaded = load_selected(&args.paths, Some(&args.options), color)?;
             let connection = connect(&args.api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
             let prepared = prepare(loaded, &args.options, color)?;

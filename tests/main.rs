@@ -11,6 +11,7 @@ mod emulator;
 mod fuzz;
 mod hardening;
 mod hostile;
+mod monorepo;
 mod readme;
 mod reliability;
 mod runtime;
