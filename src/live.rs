@@ -1,6 +1,7 @@
-//! Reading the live state of one algorithm: the algorithm, its published versions, its builds
-//! and the git remote's `master`, all at once (independent reads go out concurrently over one
-//! connection pool, so a plan costs about one round trip).
+//! Reading the live state of one algorithm: the algorithm, its published versions and its
+//! builds at once (independent reads go out concurrently over one connection pool, so a plan
+//! costs about one round trip), then the git remote's `master` only when the builds do not
+//! already say it is HEAD.
 
 use std::path::Path;
 
@@ -30,14 +31,13 @@ pub async fn read(
     let name = loaded.manifest.name.clone();
     let remote = git::remote_url(&config.git, &owner, &name);
     let head_owned = head.to_string();
-    let (algorithm, published, builds, ls) = tokio::join!(
+    let (algorithm, published, builds) = tokio::join!(
         client.algorithm(&owner, &name),
         client.published_versions(&owner, &name),
         // Newest first: the first page holding HEAD's commit has its newest build.
         client.builds(&owner, &name, move |builds: &[Build]| {
             builds.iter().any(|b| b.commit == head_owned)
         }),
-        remotes.master(git_root, &remote, &owner),
     );
     let algorithm = algorithm.map_err(ReadError::Api)?;
     let published = published.map_err(ReadError::Api)?;
@@ -46,18 +46,33 @@ pub async fn read(
         [only] => Some(only.commit.clone()),
         _ => None,
     };
-    let remote_master = match ls {
-        Ok(master) => master,
-        // A missing algorithm has no repository yet (git says "not found"); an untrusted
-        // certificate, a missing git program or a refused key still stop the plan here,
-        // before anything is created.
-        Err(crate::remote::RemoteError::NotFound { .. }) if algorithm.is_none() => None,
-        Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
+    // Every push that moves `master` starts a build, so when the newest build is HEAD's, the
+    // remote `master` is HEAD: the converged case (most manifests of a monorepo plan) needs no
+    // git process at all. Otherwise the remote is asked.
+    let newest_is_head = algorithm.is_some() && builds.first().is_some_and(|b| b.commit == head);
+    let remote_master = if newest_is_head {
+        Some(head.to_string())
+    } else {
+        match remotes.master(git_root, &remote, &owner).await {
+            Ok(master) => master,
+            // A missing algorithm has no repository yet (git says "not found"); an untrusted
+            // certificate, a missing git program or a refused key still stop the plan here,
+            // before anything is created.
+            Err(crate::remote::RemoteError::NotFound { .. }) if algorithm.is_none() => None,
+            Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
+        }
     };
-    let master_in_head = remote_master.as_deref().is_none_or(|m| {
-        let (root, head, m) = (git_root.to_path_buf(), head.to_string(), m.to_string());
-        git::contains(&root, &head, &m)
-    });
+    let master_in_head = match remote_master.clone() {
+        None => true,
+        Some(m) if m == head => true,
+        Some(m) => {
+            // A graph walk in the local repository: off the async runtime.
+            let (root, head) = (git_root.to_path_buf(), head.to_string());
+            tokio::task::spawn_blocking(move || git::contains(&root, &head, &m))
+                .await
+                .unwrap_or(false)
+        }
+    };
     Ok(Live {
         master_in_head,
         master_is_starter: remote_master.is_some() && only_built == remote_master,

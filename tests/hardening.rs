@@ -183,10 +183,11 @@ fn a_git_host_redirecting_elsewhere_never_passes_the_key_on() {
         ),
     });
     let d = deployed_with_git_server(&host.url());
+    // A new commit: the plan must read the remote (HEAD has no build yet).
+    bump(&d);
     let plan = run_profile(&d, &["plan"], &[]);
     assert_ne!(plan.code, 0, "{}", plan.snapshot());
     assert!(!plan.stderr.contains(KEY));
-    bump(&d);
     let apply = run_profile(&d, &["apply", "--yes", "--push"], &[]);
     assert_ne!(apply.code, 0, "{}", apply.snapshot());
     assert!(
