@@ -206,6 +206,8 @@ pub struct PlanArgs {
 pub enum PlanFormat {
     Text,
     Json,
+    /// GitHub-flavoured Markdown (a pull-request comment, a step summary)
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -232,3 +232,12 @@ fn escape_data(s: &str) -> String {
 fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
+
+/// Every problem of `reports` as JSON values (the `validate --format json` shape).
+pub fn diagnostics_json(reports: &[FileReport]) -> Vec<serde_json::Value> {
+    reports
+        .iter()
+        .flat_map(FileReport::to_json)
+        .map(|d| serde_json::to_value(d).expect("a diagnostic serializes"))
+        .collect()
+}

@@ -114,7 +114,7 @@ pub fn run(args: &DoctorArgs, color: bool) -> Result<Outcome, Error> {
             });
             serde_json::to_string_pretty(&doc).expect("a report serializes") + "\n"
         }
-        PlanFormat::Text => render(&checks, color),
+        PlanFormat::Text | PlanFormat::Markdown => render(&checks, color),
     };
     std::io::stdout()
         .lock()

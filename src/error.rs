@@ -30,6 +30,9 @@ pub enum Error {
         invalid: usize,
         checked: usize,
         problems: usize,
+        /// Every problem, as `validate --format json` shows it (for JSON error documents and
+        /// annotations).
+        diagnostics: Vec<serde_json::Value>,
     },
     /// Writing output failed (a closed pipe is not an error: see `main`).
     Output {
@@ -185,6 +188,119 @@ impl Error {
         }
     }
 
+    /// A stable name of the error's class, for JSON documents (`errors[].code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ManifestInvalid { .. } => "manifest-invalid",
+            Error::Output { .. } => "output",
+            Error::Usage { .. } => "usage",
+            #[cfg(feature = "emulator")]
+            Error::Emulator { .. } => "emulator",
+            Error::Config { .. } => "config",
+            Error::NoKey { .. } => "no-key",
+            Error::Api { source, .. } => match source.as_ref() {
+                ApiError::Unauthorized { .. } => "key-rejected",
+                ApiError::Forbidden { .. } => "forbidden",
+                ApiError::Certificate { .. } => "certificate",
+                ApiError::Transport { .. } => "network",
+                _ => "api",
+            },
+            Error::Git { .. } => "git",
+            Error::Trust { .. } => "trust",
+            Error::Conflict { .. } => "version-conflict",
+            Error::State { .. } => "state",
+            Error::NotPushed { .. } => "push-needed",
+            Error::BuildFailed { .. } => "build-failed",
+            Error::BuildTimeout { .. } => "build-timeout",
+            Error::NewerBuild { .. } => "newer-build",
+            Error::PublishMismatch { .. } => "publish-mismatch",
+            Error::Stale { .. } => "stale-plan",
+            Error::PlanFile { .. } => "plan-file",
+            Error::Io { .. } => "io",
+            Error::Cancelled => "cancelled",
+            Error::NeedsYes => "needs-yes",
+            Error::Moved { .. } => "moved",
+            Error::Interrupted { .. } => "interrupted",
+            Error::Locked { .. } => "locked",
+            Error::Timeout { .. } => "timeout",
+            Error::SmokeTest { .. } => "smoke-test-failed",
+            Error::Exists { .. } => "exists",
+            Error::NoAlgorithm { .. } => "no-algorithm",
+            Error::Import { .. } => "import",
+            Error::Doctor { .. } => "doctor",
+        }
+    }
+
+    /// The algorithm the error is about, when it is about one.
+    pub fn algorithm(&self) -> Option<&str> {
+        match self {
+            Error::Api { algorithm, .. }
+            | Error::NotPushed { algorithm, .. }
+            | Error::BuildFailed { algorithm, .. }
+            | Error::BuildTimeout { algorithm, .. }
+            | Error::NewerBuild { algorithm, .. }
+            | Error::PublishMismatch { algorithm, .. }
+            | Error::Moved { algorithm, .. }
+            | Error::NoAlgorithm { algorithm }
+            | Error::Import { algorithm, .. } => Some(algorithm),
+            Error::SmokeTest { failure } => Some(&failure.algorithm),
+            _ => None,
+        }
+    }
+
+    /// The error as `errors[]` entries of a JSON document: `{algorithm, manifest, code,
+    /// exit_code, message, hint}` (plus `line` and `column` for manifest problems; one entry per
+    /// problem or conflict).
+    pub fn to_json(&self) -> Vec<serde_json::Value> {
+        let exit_code = self.exit_code();
+        match self {
+            Error::ManifestInvalid { diagnostics, .. } if !diagnostics.is_empty() => diagnostics
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "algorithm": null,
+                        "manifest": d["file"],
+                        "code": d["code"],
+                        "exit_code": exit_code,
+                        "message": d["message"],
+                        "hint": d["help"],
+                        "line": d["line"],
+                        "column": d["column"],
+                    })
+                })
+                .collect(),
+            Error::Conflict { conflicts } => conflicts
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "algorithm": c.algorithm,
+                        "manifest": null,
+                        "code": self.code(),
+                        "exit_code": exit_code,
+                        "message": c.message,
+                        "hint": c.hint,
+                    })
+                })
+                .collect(),
+            _ => {
+                let mut message = self.to_string();
+                let mut source = std::error::Error::source(self);
+                while let Some(cause) = source {
+                    message.push_str(&format!("; caused by: {cause}"));
+                    source = cause.source();
+                }
+                vec![serde_json::json!({
+                    "algorithm": self.algorithm(),
+                    "manifest": null,
+                    "code": self.code(),
+                    "exit_code": exit_code,
+                    "message": message,
+                    "hint": self.hint(),
+                })]
+            }
+        }
+    }
+
     /// What to do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -232,6 +348,7 @@ impl fmt::Display for Error {
                 invalid,
                 checked,
                 problems,
+                ..
             } => {
                 write!(
                     f,

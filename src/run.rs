@@ -10,6 +10,7 @@ use crate::api::Client;
 use crate::apply::{self, Reporter};
 use crate::cli::{ApiArgs, ApplyArgs, ImportArgs, PlanArgs, PlanFormat, PlanOptions, ShowArgs};
 use crate::config::{self, Config};
+use crate::diagnostic::diagnostics_json;
 use crate::error::Error;
 use crate::git::{self, GitState};
 use crate::live::{self, ReadError};
@@ -123,6 +124,36 @@ fn out(text: &str) -> Result<(), Error> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|source| Error::Output { source })
+}
+
+/// Where the full plan is, for a Markdown plan that had to be cut.
+fn full_plan_where(out: Option<&Path>) -> String {
+    match out {
+        Some(path) => format!("saved in `{}`", path.display()),
+        None => "in the job's log (`algodeploy plan`)".into(),
+    }
+}
+
+/// Under GitHub Actions, the plan's Markdown is appended to the job's step summary.
+fn step_summary(plan: &Plan, out: Option<&Path>) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let text = plan.render_markdown(&full_plan_where(out));
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: cannot append the plan to GITHUB_STEP_SUMMARY `{}`: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
 }
 
 /// `CLICOLOR_FORCE` (set, not `0`): colour even when not writing to a terminal.
@@ -255,6 +286,7 @@ fn load_selected(
         invalid: reports.len(),
         checked: loaded.len() + reports.len(),
         problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+        diagnostics: diagnostics_json(&reports),
     })
 }
 
@@ -381,6 +413,7 @@ fn prepare(
             invalid: reports.len(),
             checked: prepared.len() + reports.len(),
             problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+            diagnostics: diagnostics_json(&reports),
         });
     }
     Ok(prepared)
@@ -462,6 +495,24 @@ async fn make_plans(
 }
 
 pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
+    let result = plan_inner(args, color);
+    if args.format == PlanFormat::Json
+        && let Err(error) = &result
+    {
+        failure_document(error, serde_json::json!({"algorithms": []}));
+    }
+    result
+}
+
+/// With `--format json`, a failure is still exactly one JSON document on stdout:
+/// `{format_version, ..., errors: [{algorithm, manifest, code, exit_code, message, hint}]}`.
+fn failure_document(error: &Error, mut document: serde_json::Value) {
+    document["format_version"] = plan::FORMAT_VERSION.into();
+    document["errors"] = error.to_json().into();
+    let _ = out(&(serde_json::to_string_pretty(&document).expect("a document serializes") + "\n"));
+}
+
+fn plan_inner(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);
     let loaded = load_selected(&args.paths, Some(&args.options), color)?;
     let connection = connect(&args.api)?;
@@ -473,7 +524,9 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
         PlanFormat::Json => {
             out(&(serde_json::to_string_pretty(&plan).expect("a plan serializes") + "\n"))?
         }
+        PlanFormat::Markdown => out(&plan.render_markdown(&full_plan_where(args.out.as_deref())))?,
     }
+    step_summary(&plan, args.out.as_deref());
     if let Some(path) = &args.out {
         let mut text = serde_json::to_vec_pretty(&plan).expect("a plan serializes");
         text.push(b'\n');
@@ -592,6 +645,28 @@ fn preflight(plan: &Plan, push: bool) -> Result<(), Error> {
 }
 
 pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
+    let mut done = Done::default();
+    let result = apply_inner(args, color, &mut done);
+    if args.format == PlanFormat::Json
+        && let Err(error) = &result
+    {
+        // What was done before the failure is part of the document.
+        failure_document(
+            error,
+            serde_json::json!({"plan": done.plan, "applied": done.records}),
+        );
+    }
+    result
+}
+
+/// What an apply did, kept for its JSON document when it fails part-way.
+#[derive(Default)]
+struct Done {
+    plan: Option<Plan>,
+    records: Vec<state::Record>,
+}
+
+fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);
     interrupt_handler();
     let session = Session::new(args.api.timeout);
@@ -610,6 +685,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             if args.format == PlanFormat::Text {
                 out(&paint(&saved, color))?;
             }
+            step_summary(&saved, Some(file));
             preflight(&saved, args.push)?;
             (prepared, saved, connection, locks)
         }
@@ -622,6 +698,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             if args.format == PlanFormat::Text {
                 out(&paint(&plan, color))?;
             }
+            step_summary(&plan, None);
             preflight(&plan, args.push)?;
             if plan.has_changes() {
                 confirm(args.yes)?;
@@ -630,7 +707,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
         }
     };
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
-    let mut records = Vec::new();
+    done.plan = Some(plan.clone());
     for (p, algorithm_plan) in prepared.iter().zip(&plan.algorithms) {
         let ctx = apply::Context {
             client: &connection.client,
@@ -644,8 +721,9 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
         };
         let record = session.block(apply::apply(&ctx, algorithm_plan))??;
         state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
-        records.push(record);
+        done.records.push(record);
     }
+    let records = &done.records;
     // Every step ran (any failure returned above), so the plan's counts are what was done.
     let s = &plan.summary;
     match args.format {
@@ -653,6 +731,7 @@ pub fn apply_command(args: &ApplyArgs, color: bool) -> Result<Outcome, Error> {
             let result = serde_json::json!({"format_version": plan::FORMAT_VERSION, "plan": plan, "applied": records});
             out(&(serde_json::to_string_pretty(&result).expect("a result serializes") + "\n"))?;
         }
+        PlanFormat::Markdown => out(&plan.render_markdown("in the job's log"))?,
         PlanFormat::Text if plan.has_changes() => eprintln!(
             "Apply complete: {} created, {} updated, {} pushed, {} published.",
             s.create, s.update, s.push, s.publish
@@ -677,6 +756,7 @@ pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
         PlanFormat::Json => {
             out(&(serde_json::to_string_pretty(&saved).expect("a plan serializes") + "\n"))?
         }
+        PlanFormat::Markdown => out(&saved.render_markdown(&format!("`{}`", args.plan.display())))?,
     }
     Ok(Outcome::Done)
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use crate::cli::{Format, ValidateArgs};
 use crate::diagnostic::FileReport;
+use crate::diagnostic::diagnostics_json;
 use crate::error::Error;
 use crate::manifest::load_paths;
 
@@ -54,6 +55,7 @@ pub fn run(args: &ValidateArgs, color: bool) -> Result<(), Error> {
             invalid: reports.len(),
             checked,
             problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+            diagnostics: diagnostics_json(&reports),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::harness::{Deploy, Output};
+use crate::harness::{Deploy, Output, filters};
 
 const COUNT: usize = 24;
 
@@ -157,4 +157,134 @@ fn shards_partition_the_manifests_by_name() {
     for bad in ["0/3", "4/3", "1-3"] {
         d.run(&["plan", "algos", "--shard", bad]).code(64);
     }
+}
+
+#[test]
+fn markdown_plans_fit_a_comment_and_go_to_the_step_summary() {
+    let d = monorepo();
+    let out = d.run(&[
+        "plan",
+        "algos",
+        "--format",
+        "markdown",
+        "--parallelism",
+        "8",
+    ]);
+    out.code(0);
+    assert!(!out.stdout.contains('\u{1b}'));
+    assert!(
+        out.stdout.starts_with(
+            "### algodeploy plan\n\n| create | update | push | test | publish | unchanged |"
+        ),
+        "{}",
+        &out.stdout[..200]
+    );
+    assert!(out.stdout.contains(
+        "<details open><summary><code>demo/a0</code>: create, push, test, publish</summary>"
+    ));
+    assert!(out.stdout.len() < 65_536);
+    // Under GitHub Actions the same Markdown goes to the step summary.
+    let summary = d.home().join("summary.md");
+    let path = summary.display().to_string();
+    let out = d.run_with(
+        &["plan", "algos/a1"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", path.as_str()),
+        ],
+    );
+    out.code(0);
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(written.contains("<code>demo/a1</code>"), "{written}");
+}
+
+#[test]
+fn a_long_markdown_plan_is_cut_with_a_note_saying_where_the_rest_is() {
+    let d = Deploy::new(&[]);
+    let big = "line of a long summary\n".repeat(4000);
+    let example = crate::harness::example();
+    for n in 0..4 {
+        let manifest = example
+            .replace("name: hello_world", &format!("name: big{n}"))
+            .replace(
+                "  summary: |\n    # Hello World\n\n    Returns a greeting for the name it is given:\n    `\"Ada\"` gives `\"Hello, Ada!\"`.\n",
+                "  summary_file: SUMMARY.md\n",
+            );
+        d.repo.write(&format!("big{n}/algorithm.yaml"), &manifest);
+        d.repo.write(&format!("big{n}/SUMMARY.md"), &big);
+    }
+    d.repo.commit("big summaries");
+    let out = d.run(&["plan", ".", "--format", "markdown", "--out", "plan.json"]);
+    out.code(0);
+    assert!(
+        out.stdout.chars().count() <= 65_536,
+        "{} characters",
+        out.stdout.chars().count()
+    );
+    assert!(
+        out.stdout.contains("not shown") && out.stdout.contains("plan.json"),
+        "{}",
+        &out.stdout[out.stdout.len() - 300..]
+    );
+    filters().bind(|| {
+        insta::assert_snapshot!(
+            "markdown_head",
+            out.stdout.lines().take(12).collect::<Vec<_>>().join("\n")
+        )
+    });
+}
+
+#[test]
+fn failures_are_one_json_document_and_github_annotations() {
+    let d = monorepo();
+    // An invalid manifest: exit 3, one document with the problem located.
+    let text = std::fs::read_to_string(d.repo.dir.path().join("algos/a4/algorithm.yaml")).unwrap();
+    d.repo.write(
+        "algos/a4/algorithm.yaml",
+        &text.replace("license: apache2", "license: beerware"),
+    );
+    d.repo.commit("bad licence");
+    let out = d.run_with(
+        &["plan", "algos", "--format", "json"],
+        &[("GITHUB_ACTIONS", "true")],
+    );
+    out.code(3);
+    let value: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("exactly one JSON document");
+    assert_eq!(value["format_version"], 1);
+    let error = &value["errors"][0];
+    assert_eq!(error["code"], "value-not-allowed");
+    assert_eq!(error["exit_code"], 3);
+    assert_eq!(error["manifest"], "algos/a4/algorithm.yaml");
+    assert!(error["line"].as_u64().unwrap() > 0);
+    out.stderr_has("::error title=algodeploy,file=algos/a4/algorithm.yaml,line=");
+    d.repo.write("algos/a4/algorithm.yaml", &text);
+    d.repo.commit("fixed");
+    // No key: exit 5, one document.
+    let out = d.run_with(
+        &["plan", "algos/a0", "--format", "json"],
+        &[("ALGORITHMIA_API_KEY", "")],
+    );
+    out.code(5);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["errors"][0]["code"], "no-key");
+    // A push needed without --push: exit 4; the document holds the plan and what was applied.
+    let out = d.run(&["apply", "algos/a0", "--yes", "--format", "json"]);
+    out.code(4);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["errors"][0]["code"], "push-needed");
+    assert_eq!(value["errors"][0]["algorithm"], "demo/a0");
+    assert_eq!(value["applied"], serde_json::json!([]));
+    // A usage error of the run (bad --changed-since): exit 64, one document.
+    let out = d.run(&[
+        "plan",
+        "algos",
+        "--format",
+        "json",
+        "--changed-since",
+        "nope",
+    ]);
+    out.code(64);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(value["errors"][0]["exit_code"], 64);
 }

@@ -6,6 +6,7 @@
 //! - `model.rs`: the types ([`Plan`], [`AlgorithmPlan`], [`Step`], [`Action`]) and their JSON.
 //! - `compute.rs`: the pure [`plan()`] and the digests that make saved plans detectably stale.
 //! - `render.rs`: text rendering, as lines that know their action (for colour).
+//! - `markdown.rs`: Markdown for pull-request comments and step summaries.
 //!
 //! The user's vocabulary is [`Action`]: one symbol and one verb per step, the same in code,
 //! output, JSON and README:
@@ -20,6 +21,7 @@
 //! This module imports nothing from `api.rs`: the current state reaches it as domain types.
 
 mod compute;
+mod markdown;
 mod model;
 mod render;
 
