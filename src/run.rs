@@ -461,6 +461,28 @@ async fn read_all(
         .collect()
 }
 
+/// The last-applied baseline of a manifest without a local record: its committed text at the
+/// commit of the newest published version, when that commit is in the local history.
+fn baseline_from_git(p: &Prepared, live: &plan::Live) -> Option<(state::Record, String)> {
+    let newest = live.published.iter().max_by_key(|v| v.version)?;
+    if !git::contains(&p.git.root, &p.git.head, &newest.commit) {
+        return None;
+    }
+    let then = crate::manifest::load_at_commit(&p.loaded, &p.git.root, &newest.commit)?;
+    let record = state::Record {
+        format_version: state::FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        algorithm: format!("{}/{}", then.manifest.owner, then.manifest.name),
+        algorithm_id: String::new(),
+        manifest_digest: String::new(),
+        fields: crate::fields::desired(&then),
+        version: Some(newest.version.to_string()),
+        commit: Some(newest.commit.clone()),
+        applied_at: String::new(),
+    };
+    Some((record, newest.commit.clone()))
+}
+
 async fn make_plans(
     connection: &Connection,
     prepared: &[Prepared],
@@ -471,17 +493,34 @@ async fn make_plans(
     let mut conflicts = Vec::new();
     for (p, live) in prepared.iter().zip(lives) {
         let live = live?;
+        // A machine that never applied (a fresh CI runner) takes the drift baseline from git:
+        // the manifest as committed where the newest published version was built from.
+        let from_git = match &p.record {
+            Some(_) => None,
+            None => baseline_from_git(p, &live),
+        };
+        let baseline = p.record.as_ref().or(from_git.as_ref().map(|(r, _)| r));
         match plan::plan(
             &p.loaded,
             &p.git,
             &live,
-            p.record.as_ref(),
+            baseline,
             plan::Options {
                 strict_version: options.strict_version,
                 skip_smoke_test: options.skip_smoke_test,
             },
         ) {
-            Ok(plan) => plans.push(plan),
+            Ok(mut plan) => {
+                if let Some((_, commit)) = &from_git
+                    && !plan.drift.is_empty()
+                {
+                    plan.notes.push(format!(
+                        "drift is measured against the manifest as committed at {} (where the latest version was published from): this machine has no record of an apply",
+                        git::short(commit)
+                    ));
+                }
+                plans.push(plan)
+            }
             Err(conflict) => conflicts.push(conflict),
         }
     }

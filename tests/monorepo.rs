@@ -288,3 +288,49 @@ fn failures_are_one_json_document_and_github_annotations() {
     let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(value["errors"][0]["exit_code"], 64);
 }
+
+#[test]
+fn drift_is_detected_on_a_fresh_clone_from_the_committed_manifest() {
+    let d = Deploy::new(&[]);
+    d.run(&["apply", "--yes", "--push"]).code(0);
+    // Someone edits the label in the web UI.
+    let (status, _) = d.emulator.call(
+        "PUT",
+        "/v1/algorithms/demo/hello_world",
+        Some(crate::harness::KEY),
+        Some(serde_json::json!({"details": {"label": "Edited in the web UI"}})),
+    );
+    assert_eq!(status, 200);
+    // A CI runner that never applied: a fresh clone, no .algodeploy record.
+    let fresh = tempfile::tempdir().unwrap();
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(d.repo.dir.path())
+        .arg(fresh.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    assert!(!fresh.path().join(".algodeploy").exists());
+    let out: Output = d
+        .command_in(fresh.path(), &["plan", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    out.code(0);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let algorithm = &value["algorithms"][0];
+    assert_eq!(
+        algorithm["drift"][0]["field"], "details.label",
+        "{algorithm}"
+    );
+    assert_eq!(algorithm["drift"][0]["after"], "Edited in the web UI");
+    assert!(
+        algorithm["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("as committed at")),
+        "{algorithm}"
+    );
+}

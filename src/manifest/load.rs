@@ -333,3 +333,47 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<FileReport>) {
     }
     (valid, reports)
 }
+
+/// The manifest as it was committed at `commit` (its `summary_file` from the same tree), or
+/// `None` when the commit, the file or a valid manifest is not there. For the drift baseline
+/// on a machine without a record: what was published is what was committed then.
+pub fn load_at_commit(loaded: &Loaded, root: &Path, commit: &str) -> Option<Loaded> {
+    let repo = git2::Repository::open(root).ok()?;
+    let tree = repo
+        .find_commit(git2::Oid::from_str(commit).ok()?)
+        .ok()?
+        .tree()
+        .ok()?;
+    let root = root.canonicalize().ok()?;
+    let manifest = loaded.path.canonicalize().ok()?;
+    let relative = manifest.strip_prefix(&root).ok()?;
+    let read = |path: &Path| -> Option<Vec<u8>> {
+        let entry = tree.get_path(path).ok()?;
+        if entry.filemode() == 0o120000 {
+            return None;
+        }
+        let blob = entry.to_object(&repo).ok()?.into_blob().ok()?;
+        (blob.size() <= yaml::MAX_BYTES).then(|| blob.content().to_vec())
+    };
+    let bytes = read(relative)?;
+    // Checked as any manifest (a summary_file is then read from the work tree); the summary is
+    // replaced by the commit's own below.
+    let mut then = super::check(&loaded.path, &bytes, &root).ok()?;
+    if let Some(file) = then.manifest.details.summary_file.clone() {
+        let folder = relative.parent().unwrap_or(Path::new(""));
+        let mut parts: Vec<std::ffi::OsString> = folder.iter().map(ToOwned::to_owned).collect();
+        for component in file.components() {
+            match component {
+                std::path::Component::Normal(p) => parts.push(p.to_owned()),
+                std::path::Component::ParentDir => {
+                    parts.pop()?;
+                }
+                std::path::Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        let path: PathBuf = parts.iter().collect();
+        then.summary = Some(String::from_utf8(read(&path)?).ok()?);
+    }
+    Some(then)
+}

@@ -19,7 +19,7 @@ mod load;
 #[cfg(test)]
 pub(crate) use check::{DETAILS_KEYS, SETTINGS_KEYS, TOP_KEYS, VERSION_KEYS};
 pub use check::{check, looks_like_api_key};
-pub use load::{MANIFEST_NAME, discover, load, load_paths, tracked_summary};
+pub use load::{MANIFEST_NAME, discover, load, load_at_commit, load_paths, tracked_summary};
 
 use std::fmt;
 use std::path::PathBuf;
