@@ -334,3 +334,94 @@ fn drift_is_detected_on_a_fresh_clone_from_the_committed_manifest() {
         "{algorithm}"
     );
 }
+
+/// The action's main step, run the way the runner runs it: its script with INPUT_* variables,
+/// GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_ACTIONS set.
+fn run_action(d: &Deploy, inputs: &[(&str, &str)]) -> (i32, String, String) {
+    let outputs = d.home().join("github_output");
+    let summary = d.home().join("step_summary.md");
+    let _ = std::fs::remove_file(&outputs);
+    let _ = std::fs::remove_file(&summary);
+    let temp = tempfile::tempdir().unwrap();
+    let script = crate::harness::repo_root().join("action/run.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .current_dir(d.repo.dir.path())
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", d.home())
+        .env("NO_COLOR", "1")
+        .env("ALGORITHMIA_API", &d.emulator.url)
+        .env("ALGORITHMIA_API_KEY", crate::harness::KEY)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("ALGODEPLOY", crate::harness::BIN)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("RUNNER_TEMP", temp.path())
+        .envs(inputs.iter().copied())
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    (
+        code,
+        std::fs::read_to_string(&outputs).unwrap_or_default(),
+        std::fs::read_to_string(&summary).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_github_action_plans_and_applies_with_outputs_and_a_step_summary() {
+    let d = monorepo();
+    let (code, outputs, summary) = run_action(
+        &d,
+        &[
+            ("INPUT_COMMAND", "plan"),
+            ("INPUT_PATHS", "algos/a0 algos/a1"),
+        ],
+    );
+    assert_eq!(
+        code, 0,
+        "a plan with changes is a successful step: {outputs}"
+    );
+    assert!(
+        outputs.contains("exit-code=2")
+            && outputs.contains("create=2")
+            && outputs.contains("changes=8"),
+        "{outputs}"
+    );
+    assert!(
+        summary.contains("### algodeploy plan") && summary.contains("demo/a1"),
+        "{summary}"
+    );
+    // The whole repository is pushed to each algorithm: a0's entry point at the root.
+    d.repo.write(
+        "src/a0.py",
+        "def apply(input):\n    return f\"Hello, {input}!\"\n",
+    );
+    d.repo.write("requirements.txt", "");
+    d.repo.commit("a0 at the root");
+    let (code, outputs, _) = run_action(
+        &d,
+        &[
+            ("INPUT_COMMAND", "apply"),
+            ("INPUT_PATHS", "algos/a0"),
+            ("INPUT_ARGS", "--push"),
+        ],
+    );
+    assert_eq!(code, 0, "{outputs}");
+    assert!(
+        outputs.contains("exit-code=0") && outputs.contains("publish=1"),
+        "{outputs}"
+    );
+    let (code, outputs, _) = run_action(
+        &d,
+        &[("INPUT_COMMAND", "plan"), ("INPUT_PATHS", "algos/a0")],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        outputs.contains("exit-code=0") && outputs.contains("changes=0"),
+        "{outputs}"
+    );
+    let (code, _, _) = run_action(&d, &[("INPUT_COMMAND", "destroy")]);
+    assert_eq!(code, 64);
+}
