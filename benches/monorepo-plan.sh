@@ -21,7 +21,7 @@ start_emulator() { # extra flags...
     for _ in $(seq 200); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
     url=$(sed -n 's/^listening on //p' "$work/out")
 }
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"' EXIT
 start_emulator
 echo "setting up $n algorithms (create, push, build, publish)..." >&2
 python3 - "$url" "$key" "$n" "$work/repo" "$PWD/examples" <<'PY'
@@ -57,6 +57,7 @@ for i in range(n):
     call("POST", f"/v1/algorithms/demo/a{i}/versions", {"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "major", "release_notes": "First release."}})
 PY
 kill $pid; wait $pid 2>/dev/null || true
+[ -n "${BENCH_KEEP:-}" ] && echo "kept: $work" >&2
 start_emulator --latency "$latency"
 cd "$work/repo"
 export ALGORITHMIA_API=$url ALGORITHMIA_API_KEY=$key GIT_CONFIG_GLOBAL=/dev/null

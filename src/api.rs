@@ -465,7 +465,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(16)
+            .pool_max_idle_per_host(256)
             .build()
             .expect("a reqwest client with static settings builds");
         Client {

@@ -131,19 +131,33 @@ pub fn discover(manifest: &Path) -> Result<git2::Repository, GitError> {
 /// tree's status cost O(files) per repository, not per manifest.
 #[derive(Default)]
 pub struct Inspections {
-    by_git_dir: std::collections::HashMap<PathBuf, GitState>,
+    /// By the work tree's `.git` (canonical).
+    by_dot_git: std::collections::HashMap<PathBuf, GitState>,
 }
 
 impl Inspections {
     /// The state of the repository holding `manifest`, and whether this is its first manifest.
     pub fn of(&mut self, manifest: &Path) -> Result<(GitState, bool), GitError> {
-        let repo = discover(manifest)?;
-        let key = repo.path().to_path_buf();
-        if let Some(state) = self.by_git_dir.get(&key) {
+        // The nearest folder with a `.git` holds the repository: a few stat calls, where
+        // opening the repository again would read its config and refs for every manifest.
+        let folder = manifest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Ok(folder) = folder.canonicalize()
+            && let Some(dot_git) = folder
+                .ancestors()
+                .map(|a| a.join(".git"))
+                .find(|g| g.exists())
+            && let Some(state) = self.by_dot_git.get(&dot_git)
+        {
             return Ok((state.clone(), false));
         }
+        let repo = discover(manifest)?;
         let state = inspect_repo(&repo)?;
-        self.by_git_dir.insert(key, state.clone());
+        if let Some(root) = repo.workdir().and_then(|w| w.canonicalize().ok()) {
+            self.by_dot_git.insert(root.join(".git"), state.clone());
+        }
         Ok((state, true))
     }
 }

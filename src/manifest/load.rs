@@ -325,13 +325,42 @@ fn repo_root(manifest: &Path) -> PathBuf {
 pub fn load_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<FileReport>) {
     let mut valid = Vec::new();
     let mut reports = Vec::new();
-    for found in discover(paths) {
-        match found.and_then(|path| load(&path)) {
+    let found = discover(paths);
+    for result in in_parallel(found, |found| found.and_then(|path| load(&path))) {
+        match result {
             Ok(loaded) => valid.push(loaded),
             Err(report) => reports.push(report),
         }
     }
     (valid, reports)
+}
+
+/// `work` over `items` on the machine's cores (a monorepo has hundreds of manifests), results
+/// in the items' order.
+pub fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || items.len() < 16 {
+        return items.into_iter().map(work).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(size).collect());
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a loading thread does not panic"))
+            .collect()
+    })
 }
 
 /// The manifest as it was committed at `commit` (its `summary_file` from the same tree), or
