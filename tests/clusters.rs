@@ -38,28 +38,6 @@ fn run_clean(d: &Deploy, args: &[&str], env: &[(&str, &str)]) -> crate::harness:
         .into()
 }
 
-fn published(d: &Deploy) -> Vec<String> {
-    let (_, versions) = d.emulator.call(
-        "GET",
-        "/v1/algorithms/demo/hello_world/versions?published=true",
-        Some(KEY),
-        None,
-    );
-    versions["results"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .map(|v| {
-                    v["version_info"]["semantic_version"]
-                        .as_str()
-                        .unwrap()
-                        .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn create_push_build_publish_over_https_with_the_profiles_ca_cert() {
     let pki = Pki::new("profile");
@@ -71,7 +49,7 @@ fn create_push_build_publish_over_https_with_the_profiles_ca_cert() {
     ));
     let out = run_clean(&d, &["apply", "--yes", "--push"], &[]);
     out.code(0).stderr_has("published 1.0.0");
-    assert_eq!(published(&d), ["1.0.0"]);
+    assert_eq!(d.published(), ["1.0.0"]);
     let again = run_clean(&d, &["plan", "--detailed-exitcode"], &[]);
     again
         .code(0)
@@ -91,7 +69,7 @@ fn create_push_build_publish_over_https_with_ssl_cert_file() {
     ];
     let out = run_clean(&d, &["apply", "--yes", "--push"], &env);
     out.code(0).stderr_has("published 1.0.0");
-    assert_eq!(published(&d), ["1.0.0"]);
+    assert_eq!(d.published(), ["1.0.0"]);
     run_clean(&d, &["plan", "--detailed-exitcode"], &env).code(0);
 }
 

@@ -529,32 +529,42 @@ fn large_git_bodies_are_streamed_not_buffered() {
     assert_eq!(status, 200);
 }
 
-#[test]
-fn git_requests_past_the_cap_get_503_with_retry_after() {
-    let emulator = Emulator::start(&[]);
-    emulator.create("held");
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("demo:{KEY}"));
-    // Slow clients: headers of a body that never comes hold a git process each.
-    let held: Vec<TcpStream> = (0..8)
+/// `count` slow clients holding git processes: the headers of an upload-pack body that never
+/// comes.
+fn hold_git_slots(emulator: &Emulator, name: &str, key: &str, count: usize) -> Vec<TcpStream> {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("demo:{key}"));
+    (0..count)
         .map(|_| {
             let mut s = TcpStream::connect(emulator.host()).unwrap();
             write!(
                 s,
-                "POST /git/demo/held.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: 1000000\r\n\r\n"
+                "POST /git/demo/{name}.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: 1000000\r\n\r\n"
             )
             .unwrap();
             s
         })
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let response = crate::harness::http()
+        .collect()
+}
+
+/// The status of a read of `name`'s refs.
+fn refs_status(emulator: &Emulator, name: &str) -> reqwest::blocking::Response {
+    crate::harness::http()
         .get(format!(
-            "{}/git/demo/held.git/info/refs?service=git-upload-pack",
+            "{}/git/demo/{name}.git/info/refs?service=git-upload-pack",
             emulator.url
         ))
         .basic_auth("demo", Some(KEY))
         .send()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn git_requests_past_the_cap_get_503_with_retry_after() {
+    let emulator = Emulator::start(&[]);
+    emulator.create("held");
+    let held = hold_git_slots(&emulator, "held", KEY, 8);
+    std::thread::sleep(Duration::from_millis(500));
+    let response = refs_status(&emulator, "held");
     assert_eq!(response.status().as_u16(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     drop(held);
@@ -911,27 +921,9 @@ fn the_git_host_serves_only_gits_endpoints_and_no_compressed_pushes() {
 fn readers_holding_every_read_slot_do_not_block_a_push() {
     let emulator = Emulator::start(&[]);
     emulator.create("slots");
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("demo:{READ_KEY}"));
-    let held: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut s = TcpStream::connect(emulator.host()).unwrap();
-            write!(
-                s,
-                "POST /git/demo/slots.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: 1000000\r\n\r\n"
-            )
-            .unwrap();
-            s
-        })
-        .collect();
+    let held = hold_git_slots(&emulator, "slots", READ_KEY, 8);
     std::thread::sleep(Duration::from_millis(300));
-    let read = crate::harness::http()
-        .get(format!(
-            "{}/git/demo/slots.git/info/refs?service=git-upload-pack",
-            emulator.url
-        ))
-        .basic_auth("demo", Some(KEY))
-        .send()
-        .unwrap();
+    let read = refs_status(&emulator, "slots");
     assert_eq!(read.status().as_u16(), 503, "the read slots are all held");
     let repo = Repo::python("slots");
     let pushed = repo.push(&emulator, "demo", KEY, "slots");

@@ -562,6 +562,25 @@ impl Deploy {
             .collect()
     }
 
+    /// The published semantic versions of demo/hello_world, newest first.
+    pub fn published(&self) -> Vec<String> {
+        let (_, versions) = self.emulator.call(
+            "GET",
+            "/v1/algorithms/demo/hello_world/versions?published=true",
+            Some(KEY),
+            None,
+        );
+        versions["results"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v["version_info"]["semantic_version"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn clear_log(&self) {
         self.emulator.admin("DELETE", "/_emulator/requests", None);
     }

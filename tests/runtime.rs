@@ -8,26 +8,6 @@ use serde_json::json;
 
 use crate::harness::{Deploy, Emulator, KEY, OTHER_KEY, Repo, repo_root};
 
-fn published(d: &Deploy) -> Vec<String> {
-    let (_, versions) = d.emulator.call(
-        "GET",
-        "/v1/algorithms/demo/hello_world/versions?published=true",
-        Some(KEY),
-        None,
-    );
-    versions["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            v["version_info"]["semantic_version"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
-}
-
 /// A raw call of the call API: status and JSON answer.
 fn call(
     emulator: &Emulator,
@@ -64,7 +44,7 @@ fn apply_smoke_tests_then_publishes_and_the_official_client_calls_it() {
     apply
         .code(0)
         .stderr_has("smoke test passed (sample_output matches)");
-    assert_eq!(published(&d), ["1.0.0"]);
+    assert_eq!(d.published(), ["1.0.0"]);
     // The smoke test called the exact build, by its hash, before publishing.
     let head = d.repo.head();
     let calls = d.emulator.requests("/v1/algo/");
@@ -102,14 +82,14 @@ fn a_wrong_answer_stops_the_publish_showing_expected_and_actual() {
         .stderr_has("input: \"Ada\"")
         .stderr_has("expected: \"Goodbye, Ada!\"")
         .stderr_has("actual:   \"Hello, Ada!\"");
-    assert!(published(&d).is_empty());
+    assert!(d.published().is_empty());
     // With --skip-smoke-test the plan says so, and it publishes.
     let plan = d.run(&["plan", "--skip-smoke-test"]);
     plan.code(0)
         .stdout_has("smoke test with sample_input is skipped");
     assert!(!plan.stdout.contains("= test"), "{}", plan.stdout);
     d.run(&["apply", "--yes", "--skip-smoke-test"]).code(0);
-    assert_eq!(published(&d), ["1.0.0"]);
+    assert_eq!(d.published(), ["1.0.0"]);
 }
 
 #[test]
@@ -126,7 +106,7 @@ fn a_raising_algorithm_is_reported_with_its_message_and_stacktrace() {
         .stderr_has("no greeting for Ada")
         .stderr_has("Traceback")
         .stderr_has("ValueError");
-    assert!(published(&d).is_empty());
+    assert!(d.published().is_empty());
 }
 
 #[test]
@@ -139,7 +119,7 @@ fn without_sample_input_apply_publishes_without_a_test() {
     plan.code(0);
     assert!(!plan.stdout.contains("= test"), "{}", plan.stdout);
     d.run(&["apply", "--yes", "--push"]).code(0);
-    assert_eq!(published(&d), ["1.0.0"]);
+    assert_eq!(d.published(), ["1.0.0"]);
     assert!(d.emulator.requests("/v1/algo/").is_empty());
 }
 
@@ -511,7 +491,7 @@ fn a_new_algorithm_starts_with_the_starter_template_and_someone_elses_push_is_re
     );
     let plan = d.run(&["apply", "--yes", "--push"]);
     plan.code(4).stderr_has("someone pushed");
-    assert!(published(&d).is_empty());
+    assert!(d.published().is_empty());
 }
 
 #[test]
