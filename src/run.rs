@@ -495,9 +495,16 @@ async fn make_plans(
         let live = live?;
         // A machine that never applied (a fresh CI runner) takes the drift baseline from git:
         // the manifest as committed where the newest published version was built from.
+        // Only where the live fields differ from the manifest's: where they match (the usual
+        // case) there is nothing the baseline could show, and reading the old commit for each
+        // of hundreds of manifests is what a monorepo plan would spend its time on.
+        let differs = live
+            .algorithm
+            .as_ref()
+            .is_some_and(|a| a.fields != crate::fields::desired(&p.loaded));
         let from_git = match &p.record {
-            Some(_) => None,
-            None => baseline_from_git(p, &live),
+            None if differs => baseline_from_git(p, &live),
+            _ => None,
         };
         let baseline = p.record.as_ref().or(from_git.as_ref().map(|(r, _)| r));
         match plan::plan(
