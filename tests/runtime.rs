@@ -519,3 +519,78 @@ fn the_seeds_publish_snippet_with_blank_fields_publishes_the_next_minor() {
     let (_, algorithm) = emulator.call("GET", "/v1/algorithms/demo/seeded", Some(KEY), None);
     assert_eq!(algorithm["details"]["label"], "Seeded label");
 }
+
+#[test]
+fn a_relative_data_dir_still_runs_algorithms() {
+    // Found by trying README's steps by hand: `--data-dir data` broke every call, because the
+    // worker runs in the build's folder.
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            &format!("demo={KEY}"),
+            "--build-seconds",
+            "0",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(cwd.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let client = crate::harness::http();
+    let created = client
+        .post(format!("{url}/v1/algorithms/demo"))
+        .header("Authorization", format!("Simple {KEY}"))
+        .json(&crate::harness::create_body("rel"))
+        .send()
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    // The starter template's build: callable by its hash once it is built.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let builds: serde_json::Value = client
+            .get(format!("{url}/v1/algorithms/demo/rel/builds"))
+            .header("Authorization", format!("Simple {KEY}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if let Some(b) = builds["results"].as_array().and_then(|r| r.first())
+            && b["status"] == "succeeded"
+        {
+            let hash = b["commit_sha"].as_str().unwrap();
+            let answer: serde_json::Value = client
+                .post(format!("{url}/v1/algo/demo/rel/{hash}"))
+                .header("Authorization", format!("Simple {KEY}"))
+                .header("Content-Type", "text/plain")
+                .body("Ada")
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "no build: {builds}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer["result"], "hello Ada", "{answer}");
+}

@@ -327,6 +327,12 @@ async fn serve(options: Options) -> Result<(), Error> {
         path: data_dir.clone(),
         source,
     })?;
+    // Absolute from here on: git and the Python workers run in other folders (a relative
+    // `--data-dir data` would name nothing from a build's folder).
+    let data_dir = data_dir.canonicalize().map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     // The folder holds the keys: only its user may read it.
     {
         use std::os::unix::fs::PermissionsExt;
