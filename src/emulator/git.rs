@@ -207,18 +207,7 @@ pub async fn handle(
         );
     }
     if cgi.content_length.is_some_and(|n| n > MAX_PUSH) {
-        return (
-            api::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                2015,
-                format!(
-                    "a git request body may be at most {} MiB",
-                    MAX_PUSH / 1024 / 1024
-                ),
-            )
-            .response(),
-            who,
-        );
+        return (CgiError::TooLarge.response(), who);
     }
     let after_push = (tail == "git-receive-pack").then(|| (owner.to_string(), name.to_string()));
     match run_cgi(state.clone(), cgi, request.into_body(), after_push, permit).await {
