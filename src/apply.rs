@@ -1,7 +1,7 @@
 //! Executing a plan: exactly its steps, in order, through `api.rs` and `git.rs`, reporting
 //! progress to a [`Reporter`]. It never re-diffs: deciding what to do was the plan's job. It
-//! does re-check what a step depends on right before it (HEAD's build is the newest success;
-//! the publish answer is the declared version from HEAD).
+//! does re-check what a step depends on right before it (the deploy commit's build is the newest success;
+//! the publish answer is the declared version from the deploy commit).
 
 use std::time::{Duration, Instant};
 
@@ -17,17 +17,26 @@ use crate::version::Version;
 
 /// Progress for people: stderr only, a spinner on a terminal, a line every few seconds
 /// otherwise.
+/// Several algorithms applied at once each get a live line on a terminal (indicatif's
+/// multi-progress); without a terminal every line names its algorithm.
 pub struct Reporter {
-    spinner: bool,
+    multi: Option<indicatif::MultiProgress>,
 }
 
 impl Reporter {
     pub fn new(spinner: bool) -> Reporter {
-        Reporter { spinner }
+        Reporter {
+            multi: spinner.then(|| {
+                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+            }),
+        }
     }
 
     pub fn line(&self, text: &str) {
-        eprintln!("{text}");
+        match &self.multi {
+            Some(multi) if multi.println(text).is_ok() => {}
+            _ => eprintln!("{text}"),
+        }
     }
 
     /// Wait for `poll` to give a value, showing `what` with the elapsed time.
@@ -42,8 +51,8 @@ impl Reporter {
         Fut: std::future::Future<Output = Result<Option<T>, ApiError>>,
     {
         let started = Instant::now();
-        let bar = self.spinner.then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
+        let bar = self.multi.as_ref().map(|multi| {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                     .expect("a valid template"),
@@ -75,6 +84,9 @@ impl Reporter {
         };
         if let Some(bar) = bar {
             bar.finish_and_clear();
+            if let Some(multi) = &self.multi {
+                multi.remove(&bar);
+            }
         }
         result
     }
@@ -268,7 +280,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     return Err(Error::NotPushed {
                         algorithm: algorithm.to_string(),
                         commit: commit.clone(),
-                        command: format!("git push {remote} HEAD:master"),
+                        command: push_command(remote, commit),
                     });
                 }
                 let git_error = |source| Error::Git {
@@ -635,4 +647,10 @@ async fn wait_for_build(
         });
     }
     Ok(())
+}
+
+/// The `git push` a person runs instead of `apply --push`: HEAD itself needs no object name;
+/// a derived deploy commit exists only in the local repository's objects.
+pub fn push_command(remote: &str, commit: &str) -> String {
+    format!("git push {remote} {commit}:refs/heads/master")
 }

@@ -165,9 +165,14 @@ pub struct PlanOptions {
     /// Plan even when the work tree has uncommitted changes (HEAD is what gets published)
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Fail (exit 4) when the declared version is already published from another commit
-    #[arg(long)]
+    /// Fail (exit 4) when the code changed but the declared version is already published from
+    /// another commit (the default; kept for scripts that pass it)
+    #[arg(long, overrides_with = "no_strict_version")]
     pub strict_version: bool,
+    /// Only note (not fail) when the code changed but the declared version is already
+    /// published from another commit: nothing is pushed or published for it
+    #[arg(long)]
+    pub no_strict_version: bool,
     /// Publish without first calling the exact build with `version_info.sample_input`
     #[arg(long)]
     pub skip_smoke_test: bool,
@@ -178,9 +183,16 @@ pub struct PlanOptions {
     /// Only shard I of N: a fixed partition of the manifests by algorithm name, for CI matrices
     #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::select::Shard))]
     pub shard: Option<crate::select::Shard>,
-    /// How many manifests to plan at once
+    /// How many algorithms to plan (and apply) at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
+}
+
+impl PlanOptions {
+    /// Whether a changed deploy commit with an already-published version refuses the plan.
+    pub fn strict(&self) -> bool {
+        !self.no_strict_version
+    }
 }
 
 #[derive(Debug, Args)]
@@ -226,13 +238,16 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required without a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// `json`: print nothing until the end, then `{format_version, plan, applied}` on stdout,
-    /// `applied` being the last-applied record of each algorithm
+    /// `json`: print nothing until the end, then `{format_version, plan, applied, errors}` on
+    /// stdout, `applied` being the last-applied record of each algorithm that finished
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Push HEAD to the algorithm's `master` when it is not there yet
+    /// Push the deploy commit to the algorithm's `master` when it is not there yet
     #[arg(long)]
     pub push: bool,
+    /// Start no new algorithm after the first failure (those running finish)
+    #[arg(long)]
+    pub fail_fast: bool,
     /// How long to wait for HEAD's build, such as 90s or 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub build_timeout: std::time::Duration,

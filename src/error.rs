@@ -25,6 +25,30 @@ pub struct SmokeFailure {
 
 #[derive(Debug)]
 pub enum Error {
+    /// One algorithm's error in a run of many: shown as the error itself, with its manifest
+    /// in JSON documents and annotations.
+    In {
+        manifest: String,
+        algorithm: Option<String>,
+        source: Box<Error>,
+    },
+    /// Several algorithms failed (each an [`Error::In`]); the others were planned or applied.
+    /// The exit code is the most severe class present ([`Error::severity`]).
+    Several {
+        errors: Vec<Error>,
+    },
+    /// The deploy commit of a manifest cannot be derived (shallow clone, folder not in HEAD).
+    Deploy {
+        manifest: String,
+        source: crate::deploy::DeployError,
+    },
+    /// The deploy tree lacks what the runtime's build needs.
+    EntryPoint {
+        algorithm: String,
+        commit: String,
+        folders: String,
+        missing: Vec<String>,
+    },
     /// One or more manifests are invalid; their diagnostics were already reported.
     ManifestInvalid {
         invalid: usize,
@@ -154,6 +178,14 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::In { source, .. } => source.exit_code(),
+            Error::Several { errors } => errors
+                .iter()
+                .map(Error::exit_code)
+                .max_by_key(|&code| Error::severity(code))
+                .unwrap_or(1),
+            Error::Deploy { source, .. } => source.exit_code(),
+            Error::EntryPoint { .. } => 4,
             Error::ManifestInvalid { .. } => 3,
             Error::Usage { .. } | Error::NeedsYes => 64,
             Error::Config {
@@ -188,9 +220,55 @@ impl Error {
         }
     }
 
+    /// How severe an exit code is when several algorithms failed, most severe highest: an
+    /// interruption, then a rejected key (nothing will work), a runtime failure (network, API,
+    /// I/O), an invalid manifest, a precondition of one algorithm.
+    pub fn severity(code: i32) -> u8 {
+        match code {
+            c if c >= 128 => 6,
+            5 => 5,
+            1 => 4,
+            64 => 3,
+            3 => 2,
+            4 => 1,
+            _ => 0,
+        }
+    }
+
+    /// Wrap the error of one manifest of many.
+    pub fn located(self, manifest: &str, algorithm: Option<&str>) -> Error {
+        match self {
+            located @ (Error::In { .. } | Error::Several { .. }) => located,
+            other => Error::In {
+                manifest: manifest.to_string(),
+                algorithm: algorithm
+                    .map(str::to_owned)
+                    .or_else(|| other.algorithm().map(str::to_owned)),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// One error for many: none, the only one, or [`Error::Several`].
+    pub fn combine(mut errors: Vec<Error>) -> Option<Error> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Error::Several { errors }),
+        }
+    }
+
     /// A stable name of the error's class, for JSON documents (`errors[].code`).
     pub fn code(&self) -> &'static str {
         match self {
+            Error::In { source, .. } => source.code(),
+            Error::Several { .. } => "several",
+            Error::Deploy { source, .. } => match source {
+                crate::deploy::DeployError::Shallow { .. } => "shallow-clone",
+                crate::deploy::DeployError::NotInHead { .. } => "not-in-head",
+                crate::deploy::DeployError::Git { .. } => "git",
+            },
+            Error::EntryPoint { .. } => "entry-point-missing",
             Error::ManifestInvalid { .. } => "manifest-invalid",
             Error::Output { .. } => "output",
             Error::Usage { .. } => "usage",
@@ -234,6 +312,10 @@ impl Error {
     /// The algorithm the error is about, when it is about one.
     pub fn algorithm(&self) -> Option<&str> {
         match self {
+            Error::In {
+                algorithm, source, ..
+            } => algorithm.as_deref().or_else(|| source.algorithm()),
+            Error::EntryPoint { algorithm, .. } => Some(algorithm),
             Error::Api { algorithm, .. }
             | Error::NotPushed { algorithm, .. }
             | Error::BuildFailed { algorithm, .. }
@@ -254,6 +336,31 @@ impl Error {
     pub fn to_json(&self) -> Vec<serde_json::Value> {
         let exit_code = self.exit_code();
         match self {
+            Error::In {
+                manifest,
+                algorithm,
+                source,
+            } => source
+                .to_json()
+                .into_iter()
+                .map(|mut entry| {
+                    if entry["manifest"].is_null() {
+                        entry["manifest"] = manifest.clone().into();
+                    }
+                    if entry["algorithm"].is_null()
+                        && let Some(algorithm) = algorithm
+                    {
+                        entry["algorithm"] = algorithm.clone().into();
+                    }
+                    entry
+                })
+                .collect(),
+            Error::Several { errors } => errors.iter().flat_map(Error::to_json).collect(),
+            Error::Deploy { manifest, .. } => {
+                let mut entry = self.plain_json();
+                entry["manifest"] = manifest.clone().into();
+                vec![entry]
+            }
             Error::ManifestInvalid { diagnostics, .. } if !diagnostics.is_empty() => diagnostics
                 .iter()
                 .map(|d| {
@@ -282,28 +389,34 @@ impl Error {
                     })
                 })
                 .collect(),
-            _ => {
-                let mut message = self.to_string();
-                let mut source = std::error::Error::source(self);
-                while let Some(cause) = source {
-                    message.push_str(&format!("; caused by: {cause}"));
-                    source = cause.source();
-                }
-                vec![serde_json::json!({
-                    "algorithm": self.algorithm(),
-                    "manifest": null,
-                    "code": self.code(),
-                    "exit_code": exit_code,
-                    "message": message,
-                    "hint": self.hint(),
-                })]
-            }
+            _ => vec![self.plain_json()],
         }
+    }
+
+    fn plain_json(&self) -> serde_json::Value {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            message.push_str(&format!("; caused by: {cause}"));
+            source = cause.source();
+        }
+        serde_json::json!({
+            "algorithm": self.algorithm(),
+            "manifest": null,
+            "code": self.code(),
+            "exit_code": self.exit_code(),
+            "message": message,
+            "hint": self.hint(),
+        })
     }
 
     /// What to do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::In { source, .. } => source.hint(),
+            Error::Several { .. } => None,
+            Error::Deploy { source, .. } => source.hint(),
+            Error::EntryPoint { .. } => Some("add them to the algorithm's folder (or to `repository.include`), commit, and plan again".into()),
             Error::NoKey { .. } => Some(
                 "set ALGORITHMIA_API_KEY, or `api_key` in a profile of ~/.algorithmia/config; `algodeploy emulator` prints a key for local use".into(),
             ),
@@ -344,6 +457,45 @@ fn plural(n: usize, word: &str) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::In { source, .. } => write!(f, "{source}"),
+            Error::Several { errors } => {
+                write!(
+                    f,
+                    "{} algorithms failed (the others went ahead):",
+                    errors.len()
+                )?;
+                for error in errors {
+                    let name = match error {
+                        Error::In {
+                            manifest,
+                            algorithm,
+                            ..
+                        } => algorithm.clone().unwrap_or_else(|| manifest.clone()),
+                        other => other.algorithm().unwrap_or("").to_string(),
+                    };
+                    write!(f, "\n  - {name}: {error}")?;
+                    if let Some(hint) = error.hint() {
+                        write!(f, "\n    hint: {hint}")?;
+                    }
+                }
+                Ok(())
+            }
+            Error::Deploy { manifest, source } => write!(f, "{manifest}: {source}"),
+            Error::EntryPoint {
+                algorithm,
+                commit,
+                folders,
+                missing,
+            } => write!(
+                f,
+                "{algorithm}: the deploy commit {} ({folders}) lacks what the runtime's build needs: {}",
+                crate::git::short(commit),
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Error::ManifestInvalid {
                 invalid,
                 checked,
@@ -520,6 +672,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::In { source, .. } => std::error::Error::source(source.as_ref()),
             Error::Output { source } | Error::Io { source, .. } => Some(source),
             #[cfg(feature = "emulator")]
             Error::Emulator { source } => std::error::Error::source(source),

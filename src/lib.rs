@@ -7,10 +7,12 @@ pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod current;
+pub mod deploy;
 pub mod diagnostic;
 pub mod doctor;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod entry_points;
 pub mod error;
 pub mod fields;
 pub mod git;

@@ -1,7 +1,8 @@
 //! Reading the live state of one algorithm: the algorithm, its published versions and its
 //! builds at once (independent reads go out concurrently over one connection pool, so a plan
-//! costs about one round trip), then the git remote's `master` only when the builds do not
-//! already say it is HEAD.
+//! costs about one round trip), then the git remote's `master` only when the algorithm exists
+//! and its builds do not already say `master` is the deploy commit. `head` here is the deploy
+//! commit (`deploy.rs`): HEAD itself, or the commit derived from the manifest's folders.
 
 use std::path::Path;
 
@@ -52,6 +53,10 @@ pub async fn read(
     let newest_is_head = algorithm.is_some() && builds.first().is_some_and(|b| b.commit == head);
     let remote_master = if newest_is_head {
         Some(head.to_string())
+    } else if algorithm.is_none() {
+        // No algorithm, no repository: nothing to read (a first plan of hundreds of new
+        // folders starts no git process). Whether git can reach the host is apply's preflight.
+        None
     } else {
         match remotes.master(git_root, &remote, &owner).await {
             Ok(master) => master,
@@ -81,5 +86,6 @@ pub async fn read(
         published,
         remote_master,
         remote,
+        declared_same_code: false,
     })
 }

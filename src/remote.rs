@@ -435,6 +435,20 @@ impl Remotes {
         commit: &str,
         lease: Option<&str>,
     ) -> Result<Effective, RemoteError> {
+        // Only object names reach git's command line: nothing a saved plan holds can become
+        // refspec syntax (`+…` forces, `:…` deletes).
+        for sha in std::iter::once(commit).chain(lease) {
+            if !is_object_name(sha) {
+                return Err(RemoteError::Garbled {
+                    op: Op::Push,
+                    url: url.to_string(),
+                    what: format!(
+                        "`{}` where a commit's object name belongs",
+                        sanitize::line(sha, Some(&self.key), 80)
+                    ),
+                });
+            }
+        }
         let effective = self.effective(root, url, Op::Push).await?;
         self.check_insecure(url, &effective)?;
         let config = self.remote_config(url);

@@ -41,11 +41,32 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
-    /// Whether `algorithm` (`owner/name`) belongs to this shard.
-    pub fn holds(&self, algorithm: &str) -> bool {
-        let digest = Sha256::digest(algorithm.as_bytes());
-        let value = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-        value % u64::from(self.count) == u64::from(self.index - 1)
+    /// The names (of everything the run could cover) that this shard holds. Names are ordered
+    /// by a hash of the name and cut into N contiguous runs of equal length (±1): every shard
+    /// gets its share, whatever the names; adding one name moves at most one name across each
+    /// cut, so shards stay stable as a monorepo grows. Every shard computes the same cuts from
+    /// the same list.
+    pub fn select(&self, names: &[String]) -> std::collections::HashSet<String> {
+        let mut ordered: Vec<(u64, &String)> = names
+            .iter()
+            .map(|name| {
+                let digest = Sha256::digest(name.as_bytes());
+                (
+                    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")),
+                    name,
+                )
+            })
+            .collect();
+        ordered.sort();
+        ordered.dedup_by(|a, b| a.1 == b.1);
+        let (count, total) = (self.count as usize, ordered.len());
+        let (index, shards) = ((self.index - 1) as usize, count.max(1));
+        let start = index * total / shards;
+        let end = (index + 1) * total / shards;
+        ordered[start..end]
+            .iter()
+            .map(|(_, name)| (*name).clone())
+            .collect()
     }
 }
 
@@ -183,15 +204,19 @@ fn changes(repo: &git2::Repository, root: &Path, reference: &str) -> Result<Chan
 impl Changes {
     /// Whether anything under `folder` (relative to the root; empty for the root) or the file
     /// `extra` changed.
-    pub fn touches(&self, folder: &str, extra: Option<&str>) -> bool {
-        let prefix = if folder.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", folder.trim_end_matches('/'))
+    /// Whether anything under `folder` (relative to the root; empty for the root) changed, or
+    /// any of `extra` (files, or folders whose content counts: a `summary_file`, an include).
+    pub fn touches(&self, folder: &str, extra: &[String]) -> bool {
+        let under = |folder: &str, path: &str| {
+            folder.is_empty()
+                || path == folder
+                || path
+                    .strip_prefix(folder.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.starts_with('/'))
         };
         self.paths
             .iter()
-            .any(|p| p.starts_with(&prefix) || extra.is_some_and(|e| e == p))
+            .any(|p| under(folder, p) || extra.iter().any(|e| under(e, p)))
     }
 
     /// `file` (relative to `folder`, itself relative to the root) as a root-relative path, with
@@ -235,15 +260,41 @@ mod tests {
         assert!("1/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
         let shards: Vec<Shard> = (1..=3).map(|i| format!("{i}/3").parse().unwrap()).collect();
-        for n in 0..200 {
-            let name = format!("demo/algo_{n}");
+        let names: Vec<String> = (0..200).map(|n| format!("demo/algo_{n}")).collect();
+        let held: Vec<_> = shards.iter().map(|s| s.select(&names)).collect();
+        for name in &names {
             assert_eq!(
-                shards.iter().filter(|s| s.holds(&name)).count(),
+                held.iter().filter(|h| h.contains(name)).count(),
                 1,
                 "{name}"
             );
         }
         let one: Shard = "1/1".parse().unwrap();
-        assert!(one.holds("anything/at_all"));
+        assert_eq!(one.select(&names).len(), 200);
+    }
+
+    #[test]
+    fn shards_are_balanced_and_stable_as_names_are_added() {
+        for count in [2u32, 3, 7] {
+            let shards: Vec<Shard> = (1..=count)
+                .map(|i| format!("{i}/{count}").parse().unwrap())
+                .collect();
+            let mut names: Vec<String> = (0..300).map(|n| format!("demo/a{n}")).collect();
+            let before: Vec<_> = shards.iter().map(|s| s.select(&names)).collect();
+            let sizes: Vec<usize> = before.iter().map(|h| h.len()).collect();
+            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(max - min <= 1, "{count} shards: {sizes:?}");
+            names.push("demo/new_one".into());
+            let after: Vec<_> = shards.iter().map(|s| s.select(&names)).collect();
+            let moved: usize = before
+                .iter()
+                .zip(&after)
+                .map(|(b, a)| b.difference(a).count())
+                .sum();
+            assert!(
+                moved < count as usize,
+                "{count} shards: {moved} names moved"
+            );
+        }
     }
 }

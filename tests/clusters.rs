@@ -148,6 +148,8 @@ fn insteadof_is_honoured_by_plan_and_push_alike_with_the_users_helper() {
     // The configured git origin is 127.0.0.1; the user's rewrite sends it to localhost, which
     // algodeploy does not give the key to: the user's own helper answers for it.
     let d = Deploy::new(&[]);
+    // An algorithm that exists, so that plan reads its remote (a new one needs no git read).
+    d.emulator.create("hello_world");
     let port = d.emulator.port();
     let log = d.home().join("helper.log");
     let helper = d.home().join("helper.sh");
@@ -282,6 +284,7 @@ fn connect_proxy() -> (u16, Arc<AtomicUsize>) {
 fn git_goes_through_the_users_http_proxy() {
     let pki = Pki::new("proxy");
     let d = https_deploy(&pki);
+    d.emulator.create("hello_world");
     let (proxy, tunnels) = connect_proxy();
     let config = git_config(&d, &format!("[http]\n\tproxy = http://127.0.0.1:{proxy}\n"));
     let ca = pki.ca.display().to_string();

@@ -128,7 +128,11 @@ fn an_unpublished_head_is_said_once() {
         "def apply(input):\n    return f\"Hi, {input}!\"\n",
     );
     d.repo.commit("code change");
-    let plan = d.run(&["plan"]);
+    // Changed code under a published version is refused up front, with the bump to make.
+    d.run(&["plan"])
+        .code(4)
+        .stderr_has("bump semantic_version to publish it (next: 1.0.1, 1.1.0 or 2.0.0)");
+    let plan = d.run(&["plan", "--no-strict-version"]);
     plan.code(0);
     filters().bind(|| insta::assert_snapshot!("unpublished_head", plan.snapshot()));
     assert_eq!(

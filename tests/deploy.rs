@@ -180,13 +180,17 @@ fn without_push_apply_refuses_up_front_and_changes_nothing() {
 #[test]
 fn a_failed_build_exits_4_with_its_log() {
     let d = deployed(&[]);
-    d.repo.git(&["rm", "-q", "src/hello_world.py"]);
     d.repo.write("src/other.py", "x = 1\n");
     d.edit("semantic_version: 1.0.0", "semantic_version: 1.0.1");
     d.repo.commit("broken");
+    d.emulator.admin(
+        "POST",
+        "/_emulator/algorithms/demo/hello_world/fail-next-build",
+        None,
+    );
     let out = d.run(&["apply", "--yes", "--push"]);
     out.code(4);
-    out.stderr_has("error: missing src/hello_world.py");
+    out.stderr_has("error: build failed (failure injected through /_emulator)");
     filters().bind(|| insta::assert_snapshot!(out.snapshot()));
     let (_, versions) = d.emulator.call(
         "GET",
@@ -281,17 +285,30 @@ fn version_conflicts_exit_4_listing_valid_versions() {
     let out = d.run(&["plan"]);
     out.code(4);
     out.stderr_has("needs a major version");
-    // The same version from a new commit: a note, or exit 4 with --strict-version.
+    // The same version from a commit that changes only the manifest: the same code, a note.
     d.edit("semantic_version: 1.1.0", "semantic_version: 1.0.0");
     d.edit(
         "algorithm_callability: private",
         "algorithm_callability: public",
     );
     d.repo.commit("back");
-    let out = d.run(&["plan", "--detailed-exitcode"]);
+    d.run(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("only in the manifest");
+    // Changed code under the same version: exit 4 (the default), or a pending line with
+    // --no-strict-version.
+    d.repo.write(
+        "src/hello_world.py",
+        "def apply(input):\n    return input\n",
+    );
+    d.repo.commit("code");
+    d.run(&["plan"])
+        .code(4)
+        .stderr_has("bump semantic_version to publish it");
+    d.run(&["plan", "--strict-version"]).code(4);
+    let out = d.run(&["plan", "--no-strict-version", "--detailed-exitcode"]);
     out.code(0);
     out.stdout_has("bump semantic_version to publish it");
-    d.run(&["plan", "--strict-version"]).code(4);
 }
 
 #[test]

@@ -564,9 +564,14 @@ impl Deploy {
 
     /// The published semantic versions of demo/hello_world, newest first.
     pub fn published(&self) -> Vec<String> {
+        self.published_of("hello_world")
+    }
+
+    /// The published semantic versions of demo/NAME, newest first.
+    pub fn published_of(&self, name: &str) -> Vec<String> {
         let (_, versions) = self.emulator.call(
             "GET",
-            "/v1/algorithms/demo/hello_world/versions?published=true",
+            &format!("/v1/algorithms/demo/{name}/versions?published=true"),
             Some(KEY),
             None,
         );

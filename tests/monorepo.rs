@@ -212,6 +212,11 @@ fn a_long_markdown_plan_is_cut_with_a_note_saying_where_the_rest_is() {
             );
         d.repo.write(&format!("big{n}/algorithm.yaml"), &manifest);
         d.repo.write(&format!("big{n}/SUMMARY.md"), &big);
+        d.repo.write(
+            &format!("big{n}/src/big{n}.py"),
+            "def apply(input):\n    return input\n",
+        );
+        d.repo.write(&format!("big{n}/requirements.txt"), "");
     }
     d.repo.commit("big summaries");
     let out = d.run(&["plan", ".", "--format", "markdown", "--out", "plan.json"]);

@@ -1,16 +1,7 @@
 //! Builds: what a push (or `compile`) starts, and how the emulator decides whether a commit
 //! builds. A build checks the pushed tree the way the platform would before running anything:
 //! the entry point that the algorithm's runtime expects must exist.
-//!
-//! | runtime | needs |
-//! |---|---|
-//! | `python2-langpack`, `python3-1`, and every package set or environment not listed below | `src/<name>.py`, `requirements.txt` |
-//! | `java`, package sets starting `java` | `pom.xml`, `src/main/java/` |
-//! | `scala`, package sets starting `scala` | `build.sbt`, `src/main/scala/` |
-//! | `javascript`, package sets starting `node` | `package.json`, `src/<name>.js` |
-//! | `r`, package sets `r` followed by digits (`r36`) | `src/<name>.r` |
-//! | `ruby` | `Gemfile`, `src/<name>.rb` |
-//! | `rust` | `Cargo.toml`, `src/lib.rs` |
+//! The rule is `crate::entry_points` (the platform's, shared with the plan's check).
 
 use std::path::Path;
 
@@ -20,40 +11,15 @@ use super::store::Algorithm;
 /// `r`, `ruby` or `rust`.
 pub fn runtime_kind(algorithm: &Algorithm) -> &'static str {
     let settings = &algorithm.settings;
-    let language = settings["language"].as_str().unwrap_or("");
-    let package_set = settings["package_set"].as_str().unwrap_or("");
-    match language {
-        "java" => "java",
-        "scala" => "scala",
-        "javascript" => "javascript",
-        "r" => "r",
-        "ruby" => "ruby",
-        "rust" => "rust",
-        "" if package_set.starts_with("java") => "java",
-        "" if package_set.starts_with("scala") => "scala",
-        "" if package_set.starts_with("node") => "javascript",
-        "" if package_set.len() > 1
-            && package_set.starts_with('r')
-            && package_set[1..].chars().all(|c| c.is_ascii_digit()) =>
-        {
-            "r"
-        }
-        _ => "python",
-    }
+    crate::entry_points::runtime_kind(
+        settings["language"].as_str().unwrap_or(""),
+        settings["package_set"].as_str().unwrap_or(""),
+    )
 }
 
 /// The files and folders a runtime needs, given the algorithm's settings.
 pub fn required_paths(algorithm: &Algorithm) -> Vec<String> {
-    let name = &algorithm.name;
-    match runtime_kind(algorithm) {
-        "java" => vec!["pom.xml".into(), "src/main/java/".into()],
-        "scala" => vec!["build.sbt".into(), "src/main/scala/".into()],
-        "javascript" => vec!["package.json".into(), format!("src/{name}.js")],
-        "r" => vec![format!("src/{name}.r")],
-        "ruby" => vec!["Gemfile".into(), format!("src/{name}.rb")],
-        "rust" => vec!["Cargo.toml".into(), "src/lib.rs".into()],
-        _ => vec![format!("src/{name}.py"), "requirements.txt".into()],
-    }
+    crate::entry_points::required_paths(runtime_kind(algorithm), &algorithm.name)
 }
 
 /// Checks one commit of a bare repository; returns whether it built and the build log.

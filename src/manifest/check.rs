@@ -11,6 +11,8 @@ use super::{
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, Key, Node, Span, Value};
 
+mod repository;
+
 /// The longest `details.label` or `details.tagline` accepted.
 const MAX_LINE_CHARS: usize = 200;
 
@@ -22,7 +24,10 @@ pub(crate) const TOP_KEYS: &[(&str, bool)] = &[
     ("details", true),
     ("settings", true),
     ("version_info", true),
+    ("repository", false),
 ];
+pub(crate) const REPOSITORY_KEYS: &[(&str, bool)] = &[("root", false), ("include", false)];
+pub(crate) const INCLUDE_KEYS: &[(&str, bool)] = &[("from", true), ("to", true)];
 pub(crate) const DETAILS_KEYS: &[(&str, bool)] = &[
     ("label", true),
     ("tagline", false),
@@ -145,6 +150,13 @@ impl Walk {
         let details = details.and_then(|f| self.details(&f, path, repo_root));
         let settings = settings.and_then(|f| self.settings(&f));
         let version_info = version_info.and_then(|f| self.version_info(&f));
+        let repository = match top.get("repository") {
+            None => Some(None),
+            Some(_) => self
+                .section(&top, "repository", REPOSITORY_KEYS)
+                .and_then(|f| self.repository(&f, path, repo_root))
+                .map(Some),
+        };
         let ((details, summary), settings, version_info) = (details?, settings?, version_info?);
         Some((
             Manifest {
@@ -153,6 +165,7 @@ impl Walk {
                 details,
                 settings,
                 version_info,
+                repository: repository?,
             },
             summary,
         ))

@@ -17,7 +17,9 @@ mod check;
 mod load;
 
 #[cfg(test)]
-pub(crate) use check::{DETAILS_KEYS, SETTINGS_KEYS, TOP_KEYS, VERSION_KEYS};
+pub(crate) use check::{
+    DETAILS_KEYS, INCLUDE_KEYS, REPOSITORY_KEYS, SETTINGS_KEYS, TOP_KEYS, VERSION_KEYS,
+};
 pub use check::{check, looks_like_api_key};
 pub use load::{MANIFEST_NAME, discover, load, load_at_commit, load_paths, tracked_summary};
 
@@ -114,6 +116,54 @@ pub struct Manifest {
     pub details: Details,
     pub settings: Settings,
     pub version_info: VersionInfo,
+    /// What the algorithm's git repository gets (algodeploy's own key, never sent to the
+    /// API). Default: the manifest's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Repository>,
+}
+
+/// What the algorithm's git repository is made of: a folder of this git repository (`root`),
+/// plus other folders copied in (`include`). The manifest file itself and `.algodeploy/` are
+/// never deployed. A root that is the repository's own root, with no includes, deploys HEAD
+/// itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Repository {
+    /// The folder that becomes the root of the algorithm's repository, relative to the
+    /// manifest; default `.` (the manifest's folder).
+    #[serde(default = "Repository::default_root")]
+    #[schemars(length(min = 1))]
+    pub root: PathBuf,
+    /// Other folders (or files) of the same git repository, copied in at `to`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<Include>,
+}
+
+impl Repository {
+    fn default_root() -> PathBuf {
+        PathBuf::from(".")
+    }
+}
+
+impl Default for Repository {
+    fn default() -> Repository {
+        Repository {
+            root: Repository::default_root(),
+            include: Vec::new(),
+        }
+    }
+}
+
+/// One folder copied into the algorithm's repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    /// A folder (or file) of this git repository, relative to the manifest.
+    #[schemars(length(min = 1))]
+    pub from: PathBuf,
+    /// Where it lands in the algorithm's repository: a relative path such as `libs/common`.
+    #[schemars(length(min = 1), pattern(r"^[^/]"))]
+    pub to: PathBuf,
 }
 
 /// What users see on the algorithm's page.
@@ -267,6 +317,11 @@ mod tests {
             table(VERSION_KEYS),
             properties(&schema, Some("VersionInfo"))
         );
+        assert_eq!(
+            table(REPOSITORY_KEYS),
+            properties(&schema, Some("Repository"))
+        );
+        assert_eq!(table(INCLUDE_KEYS), properties(&schema, Some("Include")));
     }
 
     #[test]

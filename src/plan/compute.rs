@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::model::{AlgorithmPlan, Change, GitSummary, Step};
 use crate::current::{Algorithm, Build, BuildStatus, Published};
+use crate::deploy::Source;
 use crate::fields::{self, Compare, FIELDS, Values};
 use crate::git::{GitState, short};
 use crate::manifest::Loaded;
@@ -26,6 +27,9 @@ pub struct Live {
     /// template, which the first push of the user's own history replaces.
     pub master_is_starter: bool,
     pub remote: String,
+    /// The declared version is published from another commit that deploys the same code as
+    /// the deploy commit (they differ only in the manifest): nothing to push or publish.
+    pub declared_same_code: bool,
 }
 
 /// Why no plan can be made: a precondition the user must fix (exit 4).
@@ -172,6 +176,7 @@ fn publish_request(
 pub fn plan(
     loaded: &Loaded,
     git: &GitState,
+    source: &Source,
     live: &Live,
     applied: Option<&crate::state::Record>,
     options: Options,
@@ -225,16 +230,27 @@ pub fn plan(
     let latest = live.published.iter().max_by_key(|p| p.version);
     let latest_version = latest.map(|p| p.version);
     let next = version::list(&Version::next_after(latest_version));
-    let head = &git.head;
+    let head = &source.commit;
+    // How the commit that gets deployed is named: HEAD itself, or the deploy commit derived
+    // from the manifest's folders.
+    let deployed = if source.whole {
+        format!("HEAD {}", short(head))
+    } else {
+        format!("deploy commit {}", short(head))
+    };
     let head_published = live.published.iter().find(|p| p.commit == *head);
     let already = live.published.iter().find(|p| p.version == declared);
     let callability = m.settings.algorithm_callability;
     let mut publish = None;
     if let Some(existing) = already {
-        if existing.commit != *head {
+        if existing.commit != *head && live.declared_same_code {
+            notes.push(format!(
+                "{deployed} differs from {} ({declared}) only in the manifest: the deployed code is the same",
+                short(&existing.commit)
+            ));
+        } else if existing.commit != *head {
             let message = format!(
-                "HEAD {} is not published ({declared} is published from {}): bump semantic_version to publish it (next: {next})",
-                short(head),
+                "{deployed} is not published ({declared} is published from {}): bump semantic_version to publish it (next: {next})",
                 short(&existing.commit)
             );
             if options.strict_version {
@@ -276,8 +292,7 @@ pub fn plan(
         if let Some(done) = head_published {
             return Err(conflict(
                 format!(
-                    "HEAD {} is already published as {}; a new version needs a new commit",
-                    short(head),
+                    "{deployed} is already published as {}; a new version needs a change to the deployed code",
                     done.version
                 ),
                 "commit your change, or set `version_info.semantic_version` back to the published version".into(),
@@ -319,17 +334,31 @@ pub fn plan(
                     if live.master_is_starter && live.published.is_empty() {
                         Some(master.clone())
                     } else {
-                        return Err(conflict(
-                            format!(
-                                "the remote `master` ({}) has commits that HEAD {} does not contain: someone pushed to the algorithm's repository",
-                                short(master),
-                                short(head)
-                            ),
-                            format!(
-                                "merge them first (`git pull {} master`), then plan again",
-                                live.remote
-                            ),
-                        ));
+                        return Err(if source.whole {
+                            conflict(
+                                format!(
+                                    "the remote `master` ({}) has commits that HEAD {} does not contain: someone pushed to the algorithm's repository",
+                                    short(master),
+                                    short(head)
+                                ),
+                                format!(
+                                    "merge them first (`git pull {} master`), then plan again",
+                                    live.remote
+                                ),
+                            )
+                        } else {
+                            conflict(
+                                format!(
+                                    "the remote `master` ({}) holds commits that algodeploy did not derive from {} (pushed by hand, or by an earlier whole-repository deploy); the {deployed} cannot fast-forward it",
+                                    short(master),
+                                    source.folders.join(" + ")
+                                ),
+                                format!(
+                                    "look at them (`git fetch {remote} master`); to replace them with the derived history, push it yourself: `git push --force-with-lease=master:{master} {remote} {head}:refs/heads/master` (published versions keep their builds), then plan again",
+                                    remote = live.remote
+                                ),
+                            )
+                        });
                     }
                 }
                 _ => None,
@@ -347,8 +376,7 @@ pub fn plan(
                 .is_some_and(|b| b.status == BuildStatus::Failed)
         {
             notes.push(format!(
-                "the build of HEAD {} failed; apply will stop with its log: fix the code, commit and push",
-                short(head)
+                "the build of {deployed} failed; apply will stop with its log: fix the code, commit and push"
             ));
         }
         if let Some(input) = &m.version_info.sample_input {
@@ -366,8 +394,7 @@ pub fn plan(
         steps.push(step);
     } else if !pushed && live.algorithm.is_some() && already.is_some_and(|p| p.commit == *head) {
         notes.push(format!(
-            "the remote `master` is not HEAD {}; nothing to publish",
-            short(head)
+            "the remote `master` is not {deployed}; nothing to publish"
         ));
     }
 
@@ -384,7 +411,13 @@ pub fn plan(
         pending,
         notes,
         git: GitSummary {
-            head: head.clone(),
+            head: git.head.clone(),
+            deploy_commit: head.clone(),
+            folders: if source.whole {
+                Vec::new()
+            } else {
+                source.folders.clone()
+            },
             branch: git.branch.clone(),
             remote: live.remote.clone(),
             remote_master: live.remote_master.clone(),
@@ -413,6 +446,15 @@ mod tests {
             std::path::Path::new("."),
         )
         .unwrap()
+    }
+
+    fn source() -> Source {
+        Source {
+            commit: "b".repeat(40),
+            tree: "t".repeat(40),
+            folders: vec![".".into()],
+            whole: true,
+        }
     }
 
     fn git() -> GitState {
@@ -449,6 +491,7 @@ mod tests {
         let plan = plan(
             &loaded("1.0.0"),
             &git(),
+            &source(),
             &Live {
                 remote: "r".into(),
                 ..Live::default()
@@ -499,7 +542,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let plan = plan(&l, &git(), &live, None, Options::default()).unwrap();
+        let plan = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
         assert_eq!(plan.steps, vec![]);
         assert!(plan.notes.is_empty() && plan.pending.is_empty(), "{plan:?}");
     }
@@ -513,21 +556,21 @@ mod tests {
             ..Live::default()
         };
         live.published = vec![published("1.0.0", &"a".repeat(40), Callability::Public)];
-        let err = plan(&l, &git(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
         assert!(
             err.message.contains("not one bump above")
                 && err.hint.contains("1.0.1, 1.1.0 or 2.0.0"),
             "{err:?}"
         );
         let l = loaded("0.9.0");
-        let err = plan(&l, &git(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
         assert!(
             err.message
                 .contains("lower than the latest published version 1.0.0"),
             "{err:?}"
         );
         let l = loaded("1.0.1");
-        let ok = plan(&l, &git(), &live, None, Options::default()).unwrap();
+        let ok = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
         assert!(matches!(
             ok.steps.last(),
             Some(Step::Publish {
@@ -550,7 +593,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let p = plan(&l, &git(), &live, None, Options::default()).unwrap();
+        let p = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
         assert_eq!(p.steps, vec![]);
         assert!(p.notes.is_empty(), "{:?}", p.notes);
         assert_eq!(
@@ -563,7 +606,7 @@ mod tests {
             strict_version: true,
             skip_smoke_test: false,
         };
-        assert!(plan(&l, &git(), &live, None, strict).is_err());
+        assert!(plan(&l, &git(), &source(), &live, None, strict).is_err());
     }
 
     #[test]
@@ -576,7 +619,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let p = plan(&l, &git(), &live, None, Options::default()).unwrap();
+        let p = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
         assert_eq!(p.steps, vec![]);
         assert_eq!(
             p.pending,
@@ -595,7 +638,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let err = plan(&l, &git(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
         assert!(err.message.contains("needs a major version"), "{err:?}");
     }
 
@@ -624,7 +667,15 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let p = plan(&l, &git(), &live, Some(&record), Options::default()).unwrap();
+        let p = plan(
+            &l,
+            &git(),
+            &source(),
+            &live,
+            Some(&record),
+            Options::default(),
+        )
+        .unwrap();
         assert_eq!(p.drift.len(), 1);
         assert_eq!(p.drift[0].field, "details.label");
         let Step::Update { changes, request } = &p.steps[0] else {

@@ -15,7 +15,7 @@ use crate::git::short;
 pub const LIMIT: usize = 65_536;
 
 /// Text safe inside a Markdown table cell or line: no pipes, no HTML, one line.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     text.replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -90,14 +90,29 @@ fn section(algorithm: &AlgorithmPlan) -> String {
     );
     let _ = writeln!(
         out,
-        "Manifest `{}`, HEAD `{}`{}.\n",
+        "Manifest `{}`, HEAD `{}`{}{}.\n",
         cell(&algorithm.manifest),
         short(&algorithm.git.head),
         algorithm
             .git
             .branch
             .as_deref()
-            .map_or_else(String::new, |b| format!(" on `{}`", cell(b)))
+            .map_or_else(String::new, |b| format!(" on `{}`", cell(b))),
+        if algorithm.git.folders.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", deploys `{}` ({})",
+                short(algorithm.git.deployed()),
+                algorithm
+                    .git
+                    .folders
+                    .iter()
+                    .map(|f| format!("`{}`", cell(f)))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            )
+        }
     );
     for step in &algorithm.steps {
         let action = step.action();

@@ -26,5 +26,6 @@ mod model;
 mod render;
 
 pub use compute::{Conflict, Live, Options, live_digest, manifest_digest, plan};
+pub use markdown::cell as markdown_cell;
 pub use model::*;
 pub use render::{Line, LineKind};

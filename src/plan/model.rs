@@ -137,13 +137,32 @@ mod head_build {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GitSummary {
+    /// The repository's HEAD.
     pub head: String,
+    /// The commit the algorithm's repository gets: HEAD itself, or the commit derived from
+    /// the manifest's folders (`folders`).
+    #[serde(default)]
+    pub deploy_commit: String,
+    /// The folders the deploy commit is made from (empty: HEAD itself is deployed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<String>,
     pub branch: Option<String>,
     pub remote: String,
     pub remote_master: Option<String>,
     #[serde(with = "head_build")]
     pub build: Option<BuildStatus>,
     pub build_id: Option<String>,
+}
+
+impl GitSummary {
+    /// The commit that is deployed (HEAD in plans made before deploy commits).
+    pub fn deployed(&self) -> &str {
+        if self.deploy_commit.is_empty() {
+            &self.head
+        } else {
+            &self.deploy_commit
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

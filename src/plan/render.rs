@@ -107,7 +107,8 @@ impl AlgorithmPlan {
             .branch
             .as_deref()
             .map_or_else(|| "detached".to_string(), str::to_owned);
-        let pushed = if git.remote_master.as_deref() == Some(git.head.as_str()) {
+        let deployed = git.deployed();
+        let pushed = if git.remote_master.as_deref() == Some(deployed) {
             "pushed"
         } else {
             "not pushed"
@@ -116,15 +117,31 @@ impl AlgorithmPlan {
             .build
             .as_ref()
             .map_or_else(|| "no build yet".to_string(), |b| b.describe());
+        let source = if git.folders.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " → deploys {} ({})",
+                short(deployed),
+                git.folders.join(" + ")
+            )
+        };
         out.push(line(
             LineKind::Heading,
-            format!("  HEAD {} ({branch}): {pushed}, {build}", short(&git.head)),
+            format!(
+                "  HEAD {} ({branch}){source}: {pushed}, {build}",
+                short(&git.head)
+            ),
         ));
         if self.steps.is_empty() && self.pending.is_empty() {
             let text = match &self.published_from {
-                Some(commit) if *commit == git.head => {
+                Some(commit) if commit == deployed && git.folders.is_empty() => {
                     format!("  no changes: {} is published from HEAD", self.version)
                 }
+                Some(commit) if commit == deployed => format!(
+                    "  no changes: {} is published from the deploy commit",
+                    self.version
+                ),
                 _ => "  no changes".to_string(),
             };
             out.push(line(LineKind::Plain, text));
@@ -167,7 +184,7 @@ impl AlgorithmPlan {
                     out.push(line(
                         kind,
                         format!(
-                            "  {symbol} {verb} {} to master of {remote}{replacing}",
+                            "  {symbol} {verb} {} to master of {remote}{replacing} (needs apply --push)",
                             short(commit)
                         ),
                     ));
@@ -355,6 +372,8 @@ mod tests {
                 pending: vec![],
                 notes: vec!["a note".into()],
                 git: GitSummary {
+                    deploy_commit: head.clone(),
+                    folders: vec![],
                     head,
                     branch: Some("main".into()),
                     remote: "https://git.example/git/demo/hello.git".into(),

@@ -1,0 +1,128 @@
+//! Which manifests a run covers, loaded: `--changed-since`, `--shard`, invalid ones reported.
+
+use super::*;
+
+/// Load every manifest; report all problems (stderr) and stop before anything is sent.
+pub(super) fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
+    match load_selected(paths, None, color)? {
+        (loaded, None) => Ok(loaded),
+        (_, Some(invalid)) => Err(invalid),
+    }
+}
+
+/// Load the manifests the run covers (`--changed-since`, `--shard`); problems of the others do
+/// not stop it. Invalid manifests among them are reported (stderr) and returned as one error
+/// beside the valid ones, which the run goes on with.
+pub(super) fn load_selected(
+    paths: &[PathBuf],
+    options: Option<&PlanOptions>,
+    color: bool,
+) -> Result<(Vec<Loaded>, Option<Error>), Error> {
+    let (mut loaded, mut reports) = crate::manifest::load_paths(paths);
+    if let Some(options) = options {
+        if let Some(reference) = &options.changed_since {
+            let mut since = crate::select::ChangedSince::default();
+            let mut keep =
+                |path: &Path, summary: Option<&Path>, sources: &[&Path]| -> Result<bool, Error> {
+                    let changes = since.of(reference, path).map_err(|e| match e {
+                        crate::select::ChangedError::BadRef { .. } => Error::Usage {
+                            message: e.to_string(),
+                        },
+                        other => Error::Usage {
+                            message: other.to_string(),
+                        },
+                    })?;
+                    let folder = path
+                        .parent()
+                        .and_then(|p| {
+                            changes.relative(if p.as_os_str().is_empty() {
+                                Path::new(".")
+                            } else {
+                                p
+                            })
+                        })
+                        .unwrap_or_default();
+                    let mut extra: Vec<String> = summary
+                        .into_iter()
+                        .map(|s| crate::select::Changes::join(&folder, s))
+                        .collect();
+                    // A change in an included folder (or another root) selects its includers.
+                    extra.extend(
+                        sources
+                            .iter()
+                            .map(|s| crate::select::Changes::join(&folder, s)),
+                    );
+                    Ok(changes.touches(&folder, &extra))
+                };
+            let mut selected = Vec::new();
+            for l in loaded {
+                let repository = l.manifest.repository.clone().unwrap_or_default();
+                let sources: Vec<&Path> = std::iter::once(repository.root.as_path())
+                    .filter(|r| *r != Path::new("."))
+                    .chain(repository.include.iter().map(|i| i.from.as_path()))
+                    .collect();
+                if keep(
+                    &l.path,
+                    l.manifest.details.summary_file.as_deref(),
+                    &sources,
+                )? {
+                    selected.push(l);
+                }
+            }
+            loaded = selected;
+            let mut kept_reports = Vec::new();
+            for r in reports {
+                if keep(&r.path, None, &[])? {
+                    kept_reports.push(r);
+                }
+            }
+            reports = kept_reports;
+            // Manifests deleted in the range: their algorithms stay as they are.
+            let mut told = std::collections::HashSet::new();
+            for path in paths.iter().chain(std::iter::once(&PathBuf::from("."))) {
+                if let Ok(changes) = since.of(reference, path)
+                    && told.insert(changes.root.clone())
+                {
+                    for removed in &changes.removed {
+                        eprintln!(
+                            "removed from the repository, left as is: {removed} (its algorithm is not deleted)"
+                        );
+                    }
+                }
+            }
+            eprintln!(
+                "--changed-since {reference}: {} manifest{} changed",
+                loaded.len() + reports.len(),
+                if loaded.len() + reports.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+        }
+        if let Some(shard) = options.shard {
+            let name = |l: &Loaded| format!("{}/{}", l.manifest.owner, l.manifest.name);
+            let mut names: Vec<String> = loaded.iter().map(name).collect();
+            names.extend(
+                reports
+                    .iter()
+                    .map(|r| r.path.to_string_lossy().into_owned()),
+            );
+            let held = shard.select(&names);
+            loaded.retain(|l| held.contains(&name(l)));
+            reports.retain(|r| held.contains(r.path.to_string_lossy().as_ref()));
+        }
+    }
+    if reports.is_empty() {
+        return Ok((loaded, None));
+    }
+    let text: String = reports.iter().map(|r| r.render_text(color)).collect();
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let invalid = Error::ManifestInvalid {
+        invalid: reports.len(),
+        checked: loaded.len() + reports.len(),
+        problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+        diagnostics: diagnostics_json(&reports),
+    };
+    Ok((loaded, Some(invalid)))
+}

@@ -1,0 +1,174 @@
+//! The commands that talk to a cluster — `plan`, `apply`, `show`, `import` — and what they
+//! print. This is the only layer that decides what goes to stdout (plans, JSON, manifests) and
+//! what to stderr. Plans are computed by the pure `plan::plan`; apply executes them through
+//! `apply.rs`.
+//!
+//! - `session.rs`: the async runtime, `--timeout` (and its watchdog), signals, locks.
+//! - `gather.rs`: the manifests a run covers, git and deploy sources, live reads, the plans;
+//!   a failing manifest is reported beside the others, never instead of them.
+//! - `plan_cmd.rs`, `apply_cmd.rs`, `saved.rs` (saved plans and `show`), `import_cmd.rs`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::api::Client;
+use crate::cli::{ApiArgs, PlanFormat, PlanOptions};
+use crate::config::{self, Config};
+use crate::diagnostic::diagnostics_json;
+use crate::error::Error;
+use crate::git::{self, GitState};
+use crate::live::{self, ReadError};
+use crate::manifest::Loaded;
+use crate::plan::{self, Plan};
+use crate::remote::Remotes;
+use crate::state;
+use crate::trust::Trust;
+
+mod apply_cmd;
+mod gather;
+mod import_cmd;
+mod load;
+mod plan_cmd;
+mod saved;
+mod session;
+
+pub use apply_cmd::apply_command;
+pub use import_cmd::import_command;
+pub use plan_cmd::plan_command;
+pub use saved::show_command;
+
+use load::{load_all, load_selected};
+use session::{Session, interrupt_handler, lock_all, watchdog};
+
+/// How a successful command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `plan --detailed-exitcode` found changes (exit 2).
+    ChangesPending,
+}
+
+/// With `--format json`, a failure is still exactly one JSON document on stdout:
+/// `{format_version, ..., errors: [{algorithm, manifest, code, exit_code, message, hint}]}`.
+fn failure_document(error: &Error, mut document: serde_json::Value) {
+    document["format_version"] = plan::FORMAT_VERSION.into();
+    document["errors"] = error.to_json().into();
+    let _ = out(&(serde_json::to_string_pretty(&document).expect("a document serializes") + "\n"));
+}
+
+fn out(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Output { source })
+}
+
+/// Where the full plan is, for a Markdown plan that had to be cut.
+fn full_plan_where(out: Option<&Path>) -> String {
+    match out {
+        Some(path) => format!("saved in `{}`", path.display()),
+        None => "in the job's log (`algodeploy plan`)".into(),
+    }
+}
+
+/// Under GitHub Actions, the plan's Markdown is appended to the job's step summary.
+fn step_summary(plan: &Plan, out: Option<&Path>) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let text = plan.render_markdown(&full_plan_where(out));
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: cannot append the plan to GITHUB_STEP_SUMMARY `{}`: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
+/// `CLICOLOR_FORCE` (set, not `0`): colour even when not writing to a terminal.
+pub fn color_forced() -> bool {
+    std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A plan's text, coloured by each line's action (from the step, never from the text) when
+/// colour is on and stdout is a terminal.
+pub(crate) fn paint(plan: &Plan, color: bool) -> String {
+    use anstyle::{AnsiColor, Style};
+    use plan::{Action, LineKind};
+    let color = color && (color_forced() || std::io::stdout().is_terminal());
+    plan.lines()
+        .into_iter()
+        .map(|line| {
+            let paint = match line.kind {
+                LineKind::Step(Action::Create) | LineKind::Added => Some(AnsiColor::Green),
+                LineKind::Step(Action::Update) | LineKind::Drift | LineKind::Pending => {
+                    Some(AnsiColor::Yellow)
+                }
+                LineKind::Step(Action::Push) => Some(AnsiColor::Cyan),
+                LineKind::Step(Action::Test) => Some(AnsiColor::Blue),
+                LineKind::Step(Action::Publish) => Some(AnsiColor::Magenta),
+                LineKind::Removed => Some(AnsiColor::Red),
+                LineKind::Heading => None,
+                LineKind::Unchanged | LineKind::Note | LineKind::Plain => None,
+            };
+            match paint.filter(|_| color) {
+                Some(c) => {
+                    let style = Style::new().fg_color(Some(c.into()));
+                    format!("{style}{}{style:#}\n", line.text)
+                }
+                None if color && line.kind == LineKind::Heading => {
+                    let style = Style::new().bold();
+                    format!("{style}{}{style:#}\n", line.text)
+                }
+                None => format!("{}\n", line.text),
+            }
+        })
+        .collect()
+}
+
+/// Everything needed to talk to the API and the git host.
+pub(crate) struct Connection {
+    pub config: Config,
+    pub client: Client,
+    pub remotes: Arc<Remotes>,
+}
+
+/// The configuration, key and trusted roots; a missing key stops here, before any request.
+pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
+    if args
+        .profile
+        .as_deref()
+        .is_some_and(crate::manifest::looks_like_api_key)
+    {
+        return Err(Error::Usage {
+            message: "the --profile value looks like an API key; keys belong in ALGORITHMIA_API_KEY or a profile's `api_key`".into(),
+        });
+    }
+    let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())
+        .map_err(|source| Error::Config { source })?;
+    let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let key = config.key.clone().ok_or_else(|| Error::NoKey {
+        api: config.api.clone(),
+    })?;
+    let trust = Trust::load(config.ca_cert.as_deref()).map_err(|source| Error::Trust { source })?;
+    let client = Client::new(&config, key.clone(), &trust).with_notify(|line| eprintln!("{line}"));
+    let remotes = Arc::new(Remotes::new(&config.git, key.clone(), trust));
+    Ok(Connection {
+        config,
+        client,
+        remotes,
+    })
+}

@@ -1,0 +1,372 @@
+//! Monorepo-native deploys: the natural layout (`algorithms/<name>/…` plus a shared
+//! `libs/common`), each folder deployed as its algorithm's repository through real git against
+//! the emulator; deterministic deploy commits across clones, fast-forward history, untouched
+//! folders needing nothing, shallow clones, hand-pushed `master`, and a parallel apply that
+//! keeps going past a failure.
+
+use crate::harness::{Deploy, KEY, Output, Repo};
+
+const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
+
+/// The manifest of one folder: the example's, renamed; `alpha` includes `libs/common`.
+fn manifest(name: &str) -> String {
+    let mut text = crate::harness::example().replace("name: hello_world", &format!("name: {name}"));
+    if name == "alpha" {
+        text.push_str(
+            "repository:\n  include:\n    - from: ../../libs/common\n      to: libs/common\n",
+        );
+    }
+    text
+}
+
+/// A monorepo in the layout teams use, committed; the example at the root is removed.
+fn monorepo() -> Deploy {
+    let d = Deploy::new(&[]);
+    d.repo.git(&[
+        "rm",
+        "-q",
+        "algorithm.yaml",
+        "src/hello_world.py",
+        "requirements.txt",
+    ]);
+    for name in NAMES {
+        d.repo.write(
+            &format!("algorithms/{name}/algorithm.yaml"),
+            &manifest(name),
+        );
+        d.repo.write(
+            &format!("algorithms/{name}/src/{name}.py"),
+            "def apply(input):\n    return f\"Hello, {input}!\"\n",
+        );
+        d.repo
+            .write(&format!("algorithms/{name}/requirements.txt"), "");
+    }
+    d.repo.write("libs/common/greet.py", "GREETING = 'Hello'\n");
+    d.repo.write("README.md", "# Our algorithms\n");
+    d.repo.commit("monorepo");
+    d
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+/// The plan JSON's entry for one algorithm.
+fn entry<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["algorithms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not planned: {plan}"))
+}
+
+fn actions(entry: &serde_json::Value) -> Vec<String> {
+    entry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Files of `master` in the emulator's repository of `demo/NAME`.
+fn remote_files(d: &Deploy, name: &str) -> Vec<String> {
+    let clone = tempfile::tempdir().unwrap();
+    let repo = Repo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let url = format!(
+        "http://demo:{KEY}@{}/git/demo/{name}.git",
+        d.emulator.host()
+    );
+    let target = clone.path().join("c");
+    repo.git(&["clone", "-q", &url, target.to_str().unwrap()]);
+    let out = repo.git(&[
+        "-C",
+        target.to_str().unwrap(),
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "HEAD",
+    ]);
+    let mut files: Vec<String> = out.lines().map(str::to_owned).collect();
+    files.sort();
+    files
+}
+
+fn remote_master(d: &Deploy, name: &str) -> String {
+    let url = format!(
+        "http://demo:{KEY}@{}/git/demo/{name}.git",
+        d.emulator.host()
+    );
+    d.repo
+        .git(&["ls-remote", &url, "refs/heads/master"])
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn published(d: &Deploy, name: &str) -> Vec<String> {
+    d.published_of(name)
+}
+
+#[test]
+fn each_folder_is_its_algorithms_repository_and_a_second_clone_agrees() {
+    let d = monorepo();
+    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let alpha = entry(&plan, "alpha");
+    assert_eq!(
+        alpha["git"]["folders"],
+        serde_json::json!(["algorithms/alpha", "libs/common"])
+    );
+    assert_ne!(alpha["git"]["deploy_commit"], alpha["git"]["head"]);
+    // A first plan reads nothing from git for algorithms that do not exist.
+    assert!(
+        d.emulator.requests("/git").is_empty(),
+        "{:?}",
+        d.emulator.requests("/git")
+    );
+
+    d.run(&[
+        "apply",
+        "algorithms",
+        "--yes",
+        "--push",
+        "--parallelism",
+        "3",
+    ])
+    .code(0)
+    .stderr_has("Results:");
+    for name in NAMES {
+        assert_eq!(published(&d, name), ["1.0.0"], "{name}");
+    }
+    let (status, answer) = d.emulator.call(
+        "POST",
+        "/v1/algo/demo/alpha/1.0.0",
+        Some(KEY),
+        Some(serde_json::json!("Ada")),
+    );
+    assert_eq!(
+        (status, answer["result"].clone()),
+        (200, serde_json::json!("Hello, Ada!"))
+    );
+    assert_eq!(
+        remote_files(&d, "alpha"),
+        ["libs/common/greet.py", "requirements.txt", "src/alpha.py"]
+    );
+    assert_eq!(
+        remote_files(&d, "beta"),
+        ["requirements.txt", "src/beta.py"]
+    );
+    d.run(&["plan", "algorithms", "--detailed-exitcode"])
+        .code(0);
+
+    // Another full clone (a fresh CI runner) derives the same commits: nothing to do.
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("mono");
+    d.repo.git(&[
+        "clone",
+        "-q",
+        d.repo.dir.path().to_str().unwrap(),
+        target.to_str().unwrap(),
+    ]);
+    let out: Output = d
+        .command_in(
+            &target,
+            &[
+                "plan",
+                "algorithms",
+                "--format",
+                "json",
+                "--detailed-exitcode",
+            ],
+        )
+        .output()
+        .unwrap()
+        .into();
+    out.code(0);
+    let again = json(&out);
+    for name in NAMES {
+        assert_eq!(
+            entry(&again, name)["git"]["deploy_commit"],
+            entry(&plan, name)["git"]["deploy_commit"],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_commits_change_nothing_and_an_include_change_selects_its_includers() {
+    let d = monorepo();
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    let master_before = remote_master(&d, "alpha");
+
+    // A commit at the root, and a label edit in beta's manifest: no push, no version.
+    d.repo.write("README.md", "# Our algorithms, documented\n");
+    let beta = d.repo.dir.path().join("algorithms/beta/algorithm.yaml");
+    let text = std::fs::read_to_string(&beta).unwrap();
+    std::fs::write(&beta, text.replace("label: Hello World", "label: Beta")).unwrap();
+    d.repo.commit("docs and a label");
+    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    assert_eq!(actions(entry(&plan, "alpha")), Vec::<String>::new());
+    assert_eq!(actions(entry(&plan, "gamma")), Vec::<String>::new());
+    assert_eq!(actions(entry(&plan, "beta")), ["update"]);
+
+    // A change in libs/common selects alpha only; its version is published, so the plan
+    // refuses up front with the bump to make.
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    d.repo.write("libs/common/greet.py", "GREETING = 'Hi'\n");
+    let shared_change = d.repo.commit("shared change");
+    let selected = json(&d.run(&[
+        "plan",
+        "algorithms",
+        "--changed-since",
+        "HEAD~1",
+        "--format",
+        "json",
+        "--no-strict-version",
+    ]));
+    let names: Vec<&str> = selected["algorithms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha"]);
+    d.run(&["plan", "algorithms/alpha"])
+        .code(4)
+        .stderr_has("bump semantic_version")
+        .stderr_has("1.0.1");
+
+    let alpha = d.repo.dir.path().join("algorithms/alpha/algorithm.yaml");
+    let text = std::fs::read_to_string(&alpha).unwrap();
+    std::fs::write(
+        &alpha,
+        text.replace("semantic_version: 1.0.0", "semantic_version: 1.0.1"),
+    )
+    .unwrap();
+    d.repo.commit("alpha 1.0.1");
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    assert_eq!(published(&d, "alpha"), ["1.0.1", "1.0.0"]);
+    let master_after = remote_master(&d, "alpha");
+    assert_ne!(master_after, master_before);
+    // Fast-forward: the new deploy commit descends from the old one, and names its source:
+    // the shared change (the version bump after it changed only the manifest).
+    d.repo
+        .git(&["merge-base", "--is-ancestor", &master_before, &master_after]);
+    let message = d.repo.git(&["log", "-1", "--format=%B", &master_after]);
+    assert!(
+        message.contains(&format!("Algodeploy-Source-Commit: {shared_change}"))
+            && message.contains("Algodeploy-Folders: algorithms/alpha + libs/common"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_shallow_clone_is_refused_with_the_way_out() {
+    let d = monorepo();
+    d.repo.commit("a second commit");
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("shallow");
+    let url = format!("file://{}", d.repo.dir.path().display());
+    d.repo.git(&[
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        &url,
+        target.to_str().unwrap(),
+    ]);
+    let out: Output = d
+        .command_in(&target, &["plan", "algorithms"])
+        .output()
+        .unwrap()
+        .into();
+    out.code(4)
+        .stderr_has("shallow clone")
+        .stderr_has("fetch-depth: 0");
+    assert!(d.writes().is_empty());
+}
+
+#[test]
+fn a_hand_pushed_master_is_refused() {
+    let d = monorepo();
+    let (status, _) = d.emulator.create("beta");
+    assert!((200..300).contains(&status), "{status}");
+    let hand = Repo::python("beta");
+    hand.commit("pushed by hand");
+    assert!(hand.push(&d.emulator, "demo", KEY, "beta").status.success());
+    d.run(&["plan", "algorithms/beta"])
+        .code(4)
+        .stderr_has("did not derive")
+        .stderr_has("--force-with-lease");
+}
+
+#[test]
+fn a_missing_entry_point_is_found_before_anything_is_created() {
+    let d = monorepo();
+    d.repo
+        .git(&["rm", "-q", "algorithms/gamma/requirements.txt"]);
+    d.repo.commit("gamma loses its requirements");
+    d.clear_log();
+    d.run(&["apply", "algorithms/gamma", "--yes", "--push"])
+        .code(4)
+        .stderr_has("`requirements.txt`");
+    assert!(d.writes().is_empty(), "{:?}", d.writes());
+}
+
+#[test]
+fn one_failure_among_many_stops_only_its_algorithm() {
+    let d = monorepo();
+    // beta's first build fails; an invalid manifest sits beside the others.
+    d.emulator.create("beta");
+    d.emulator.admin(
+        "POST",
+        "/_emulator/algorithms/demo/beta/fail-next-build",
+        None,
+    );
+    d.repo
+        .write("algorithms/broken/algorithm.yaml", "owner: demo\nname: [\n");
+    d.repo.commit("broken");
+    let out = d.run(&[
+        "apply",
+        "algorithms",
+        "--yes",
+        "--push",
+        "--format",
+        "json",
+        "--parallelism",
+        "2",
+    ]);
+    // An invalid manifest (3) is more severe than a failed build (4).
+    out.code(3);
+    let document = json(&out);
+    let errors = document["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["algorithm"] == "demo/beta"
+            && e["code"] == "build-failed"
+            && e["manifest"] == "algorithms/beta/algorithm.yaml"),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["manifest"] == "algorithms/broken/algorithm.yaml"),
+        "{errors:?}"
+    );
+    assert_eq!(published(&d, "alpha"), ["1.0.0"]);
+    assert_eq!(published(&d, "gamma"), ["1.0.0"]);
+    assert!(published(&d, "beta").is_empty());
+    let applied: Vec<&str> = document["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["algorithm"].as_str().unwrap())
+        .collect();
+    assert!(
+        applied.contains(&"demo/alpha") && applied.contains(&"demo/gamma"),
+        "{applied:?}"
+    );
+}
