@@ -85,6 +85,12 @@ pub enum RemoteError {
         url: String,
         after: Duration,
     },
+    /// The git host is busy (503, 429) and stayed so through the retries.
+    Busy {
+        op: Op,
+        url: String,
+        message: String,
+    },
     /// The repository does not exist (yet).
     NotFound {
         op: Op,
@@ -139,6 +145,7 @@ impl RemoteError {
                 "make the rewrite point at an https:// URL (plain http is allowed only to loopback)".into(),
             ),
             RemoteError::Timeout { .. } => Some("check the network and the git host, then run again".into()),
+            RemoteError::Busy { .. } => Some("the git host is overloaded: run again later, or with a lower --parallelism".into()),
             _ => None,
         }
     }
@@ -196,6 +203,11 @@ impl std::fmt::Display for RemoteError {
             RemoteError::Failed { op, url, message } => {
                 write!(f, "cannot {} the git remote `{url}`: {message}", op.verb())
             }
+            RemoteError::Busy { op, url, message } => write!(
+                f,
+                "cannot {} the git remote `{url}`: the git host stayed busy through every retry ({message})",
+                op.verb()
+            ),
             RemoteError::NotFound {
                 op, url, message, ..
             } => write!(
@@ -544,6 +556,36 @@ impl Remotes {
         effective: &Effective,
         timeout: Duration,
     ) -> Result<GitOutput, RemoteError> {
+        // A busy git host (503 "too many git requests at once", 429) answers before git does
+        // anything, so the same command is run again after a pause, as API reads are retried:
+        // 0.5 s doubling to 8 s, about 30 s in all.
+        let mut pause = Duration::from_millis(500);
+        let mut waited = Duration::ZERO;
+        loop {
+            match self
+                .git_with_key_once(root, args, user, op, effective, timeout)
+                .await
+            {
+                Err(RemoteError::Busy { .. }) if waited < Duration::from_secs(30) => {
+                    tracing::info!("the git host is busy; trying again in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn git_with_key_once(
+        &self,
+        root: &Path,
+        args: &[&str],
+        user: &str,
+        op: Op,
+        effective: &Effective,
+        timeout: Duration,
+    ) -> Result<GitOutput, RemoteError> {
         let lender = match &self.origin {
             Some(origin) => Some(
                 Lender::start(origin.clone(), user.to_string(), self.key.clone()).map_err(
@@ -609,6 +651,13 @@ impl Remotes {
             }
         } else if asked.rejected || (asked.given > 0 && any(&["authentication failed"])) {
             RemoteError::KeyRejected { op, url, message }
+        } else if any(&[
+            "returned error: 503",
+            "returned error: 429",
+            "http 503",
+            "http 429",
+        ]) {
+            RemoteError::Busy { op, url, message }
         } else if any(&["returned error: 403", "http 403"]) {
             RemoteError::Forbidden { op, url, message }
         } else if any(&["returned error: 404", "http 404", "not found"]) {

@@ -976,3 +976,29 @@ fn the_request_log_keeps_paths_short() {
         .unwrap();
     assert!(longest <= 257, "a logged path of {longest} characters");
 }
+
+#[test]
+fn a_busy_git_host_is_retried_not_fatal() {
+    // Every read slot is held: the plan's remote read is answered 503 until they are released.
+    let d = crate::harness::Deploy::new(&[]);
+    d.emulator.create("hello_world");
+    let held = hold_git_slots(&d.emulator, "hello_world", KEY, 8);
+    std::thread::sleep(Duration::from_millis(300));
+    let child = d
+        .command(&["plan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(held);
+    let out: crate::harness::Output = child.wait_with_output().unwrap().into();
+    out.code(0);
+    let busy = d
+        .emulator
+        .requests("/git/")
+        .into_iter()
+        .filter(|(_, _, status)| *status == 503)
+        .count();
+    assert!(busy >= 1, "the plan never met a busy git host");
+}
