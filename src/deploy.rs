@@ -345,19 +345,25 @@ pub fn derive(
                 *slot = full.next().flatten();
             }
         }
+        let tree = repo
+            .find_commit(head)
+            .and_then(|c| c.tree())
+            .map_err(git_error("read HEAD's tree"))?;
+        let mut answers: HashMap<&Spec, Result<Derived, DeployError>> = HashMap::new();
         for (spec, value) in todo.iter().zip(walked) {
             let value = value.expect("a full walk answers every spec")?;
-            let result = head_result(repo, head, spec, value);
+            let result = head_result(&tree, spec, value);
             if let Ok(derived) = &result
                 && let (Ok(commit), Ok(tree)) =
                     (Oid::from_str(&derived.commit), Oid::from_str(&derived.tree))
             {
                 cache.put(&spec.key(), head, commit, tree);
             }
-            for (i, s) in specs.iter().enumerate() {
-                if s == spec && results[i].is_none() {
-                    results[i] = Some(result.clone());
-                }
+            answers.insert(spec, result);
+        }
+        for (i, s) in specs.iter().enumerate() {
+            if results[i].is_none() {
+                results[i] = answers.get(s).cloned();
             }
         }
         cache.save(repo);
@@ -369,16 +375,7 @@ pub fn derive(
 }
 
 /// The answer at HEAD: the folders must be there.
-fn head_result(
-    repo: &Repository,
-    head: Oid,
-    spec: &Spec,
-    value: Value,
-) -> Result<Derived, DeployError> {
-    let tree = repo
-        .find_commit(head)
-        .and_then(|c| c.tree())
-        .map_err(git_error("read HEAD's tree"))?;
+fn head_result(tree: &git2::Tree<'_>, spec: &Spec, value: Value) -> Result<Derived, DeployError> {
     let is_there = |path: &str| tree.get_path(Path::new(path)).is_ok();
     if !spec.root.is_empty() && !is_there(&spec.root) {
         return Err(DeployError::NotInHead {
@@ -492,6 +489,25 @@ fn walk(
     let mut unanswerable = vec![false; compiled.len()];
     let mut errors: Vec<Option<DeployError>> = vec![None; compiled.len()];
 
+    // Parents outside an incremental walk are cached tips: their values come from the cache,
+    // and their trees are resolved so that the shortcut below applies to their children.
+    for &oid in &order {
+        for p in &parents_of[&oid] {
+            if in_walk.contains(p) || states.contains_key(p) {
+                continue;
+            }
+            let values: Vec<Value> = compiled.iter().map(|c| cache.get(&c.key, *p)).collect();
+            if values.iter().any(Option::is_none) {
+                continue;
+            }
+            let tree = repo
+                .find_commit(*p)
+                .map_err(git_error("read a commit"))?
+                .tree_id();
+            let resolved = trie.resolve(repo, tree, None)?;
+            states.insert(*p, State { resolved, values });
+        }
+    }
     for &oid in &order {
         if shallow.contains(&oid) {
             return Err(DeployError::Shallow {
@@ -701,6 +717,7 @@ fn place(
 /// per key, in `.git/algodeploy/deploy-commits` (inside `.git`, so never in the work tree).
 struct Cache {
     entries: Vec<(String, Oid, Oid, Oid)>,
+    index: HashMap<(String, Oid), (Oid, Oid)>,
     changed: bool,
 }
 
@@ -728,18 +745,20 @@ impl Cache {
                     Oid::from_str(tree).ok()?,
                 ))
             })
+            .collect::<Vec<(String, Oid, Oid, Oid)>>();
+        let index = entries
+            .iter()
+            .map(|(k, s, c, t)| ((k.clone(), *s), (*c, *t)))
             .collect();
         Cache {
             entries,
+            index,
             changed: false,
         }
     }
 
     fn get(&self, key: &str, source: Oid) -> Option<(Oid, Oid)> {
-        self.entries
-            .iter()
-            .find(|(k, s, _, _)| k == key && *s == source)
-            .map(|(_, _, c, t)| (*c, *t))
+        self.index.get(&(key.to_string(), source)).copied()
     }
 
     fn tips<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<Oid> {
@@ -781,11 +800,27 @@ impl Cache {
         if let Some(folder) = path.parent() {
             let _ = std::fs::create_dir_all(folder);
         }
-        let text: String = self
+        // Newest (last put) first; one line per key and source; a few per key.
+        let mut seen: HashSet<(&str, Oid)> = HashSet::new();
+        let mut per_key: HashMap<&str, usize> = HashMap::new();
+        let mut text = String::new();
+        let newest_first = self
             .entries
             .iter()
-            .map(|(k, s, c, t)| format!("{k} {s} {c} {t}\n"))
+            .rev()
+            .filter(|(k, s, ..)| seen.insert((k, *s)));
+        let mut kept: Vec<&(String, Oid, Oid, Oid)> = newest_first
+            .filter(|(k, ..)| {
+                let count = per_key.entry(k).or_default();
+                *count += 1;
+                *count <= TIPS_PER_KEY
+            })
             .collect();
+        kept.reverse();
+        // Loaded files are read in order and later puts appended: keep the newest last.
+        for (k, s, c, t) in kept {
+            text.push_str(&format!("{k} {s} {c} {t}\n"));
+        }
         if let Err(e) = crate::state::write_atomic(&path, text.as_bytes()) {
             tracing::debug!(
                 "cannot write the deploy-commit cache {}: {e}",
