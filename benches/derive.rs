@@ -33,7 +33,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 /// A fast-import stream: one commit laying out every folder, then `commits` small ones.
 fn history(folders: usize, commits: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut blob = |out: &mut Vec<u8>, text: &str| {
+    let blob = |out: &mut Vec<u8>, text: &str| {
         let _ = write!(out, "data {}\n{text}\n", text.len());
     };
     let mut mark = 0;
