@@ -348,8 +348,8 @@ fn the_key_is_in_no_childs_argv_or_environment_no_git_config_and_no_output() {
             // The key reaches algodeploy through its own environment; nothing it starts
             // inherits it. (A child between fork and exec is still algodeploy's own image, with
             // its command line: not a program that was given the key.)
-            let own_image = std::fs::read(format!("/proc/{root}/cmdline"))
-                .is_ok_and(|own| own == cmdline);
+            let own_image =
+                std::fs::read(format!("/proc/{root}/cmdline")).is_ok_and(|own| own == cmdline);
             if pid != root
                 && !own_image
                 && let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ"))
