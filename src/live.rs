@@ -1,7 +1,7 @@
 //! Reading the live state of one algorithm: the algorithm, its published versions and its
 //! builds at once (independent reads go out concurrently over one connection pool, so a plan
-//! costs about one round trip), then the git remote's `master` only when the algorithm exists
-//! and its builds do not already say `master` is the deploy commit. `head` here is the deploy
+//! costs about one round trip); the remote `master` is the newest build's commit, and the git
+//! remote is asked only for an algorithm that exists and has no build. `head` here is the deploy
 //! commit (`deploy.rs`): HEAD itself, or the commit derived from the manifest's folders.
 
 use std::path::Path;
@@ -47,25 +47,20 @@ pub async fn read(
         [only] => Some(only.commit.clone()),
         _ => None,
     };
-    // Every push that moves `master` starts a build, so when the newest build is HEAD's, the
-    // remote `master` is HEAD: the converged case (most manifests of a monorepo plan) needs no
-    // git process at all. Otherwise the remote is asked.
-    let newest_is_head = algorithm.is_some() && builds.first().is_some_and(|b| b.commit == head);
-    let remote_master = if newest_is_head {
-        Some(head.to_string())
-    } else if algorithm.is_none() {
-        // No algorithm, no repository: nothing to read (a first plan of hundreds of new
-        // folders starts no git process). Whether git can reach the host is apply's preflight.
-        None
-    } else {
-        match remotes.master(git_root, &remote, &owner).await {
-            Ok(master) => master,
-            // A missing algorithm has no repository yet (git says "not found"); an untrusted
-            // certificate, a missing git program or a refused key still stop the plan here,
-            // before anything is created.
-            Err(crate::remote::RemoteError::NotFound { .. }) if algorithm.is_none() => None,
-            Err(source) => return Err(ReadError::Git(GitError::Remote { source })),
-        }
+    // Every push that moves `master` starts a build (the platform's rule, and the emulator's),
+    // so the newest build's commit is the remote `master`: a plan of an algorithm with builds
+    // needs no git process, whether or not its deploy commit moved. If a push raced the plan,
+    // apply's own push is refused by git (a fast-forward, or a lease on the starter commit),
+    // never forced. An algorithm without builds is asked with `git ls-remote`; one that does
+    // not exist has no repository to ask (a first plan of hundreds of new folders starts no
+    // git process; whether git can reach the host is apply's preflight).
+    let remote_master = match (&algorithm, builds.first()) {
+        (None, _) => None,
+        (Some(_), Some(newest)) => Some(newest.commit.clone()),
+        (Some(_), None) => remotes
+            .master(git_root, &remote, &owner)
+            .await
+            .map_err(|source| ReadError::Git(GitError::Remote { source }))?,
     };
     let master_in_head = match remote_master.clone() {
         None => true,

@@ -175,11 +175,8 @@ fn insteadof_is_honoured_by_plan_and_push_alike_with_the_users_helper() {
         ),
     );
     let env = [("GIT_CONFIG_GLOBAL", config.as_str())];
-    let plan = d.run_with(&["plan"], &env);
-    plan.code(0);
-    let asked = std::fs::read_to_string(&log).unwrap();
-    assert!(asked.contains(&format!("host=localhost:{port}")), "{asked}");
-    let before = asked.lines().count();
+    // The plan needs no git read (the newest build says where `master` is); the push does.
+    d.run_with(&["plan"], &env).code(0);
     let apply = d.run_with(&["apply", "--yes", "--push"], &env);
     apply
         .code(0)
@@ -188,7 +185,7 @@ fn insteadof_is_honoured_by_plan_and_push_alike_with_the_users_helper() {
         .stderr_has("insteadOf");
     let asked = std::fs::read_to_string(&log).unwrap();
     assert!(
-        asked.lines().count() > before,
+        asked.contains(&format!("host=localhost:{port}")),
         "the push asked the user's helper: {asked}"
     );
     assert!(!asked.contains("127.0.0.1"), "{asked}");
@@ -292,16 +289,10 @@ fn git_goes_through_the_users_http_proxy() {
         ("GIT_CONFIG_GLOBAL", config.as_str()),
         ("SSL_CERT_FILE", ca.as_str()),
     ];
-    let plan = d.run_with(&["plan"], &env);
-    plan.code(0);
-    let after_plan = tunnels.load(Ordering::SeqCst);
-    assert!(
-        after_plan >= 1,
-        "the remote read did not go through the proxy"
-    );
+    d.run_with(&["plan"], &env).code(0);
     d.run_with(&["apply", "--yes", "--push"], &env).code(0);
     assert!(
-        tunnels.load(Ordering::SeqCst) > after_plan,
+        tunnels.load(Ordering::SeqCst) >= 1,
         "the push did not go through the proxy"
     );
 }
