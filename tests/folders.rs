@@ -21,7 +21,11 @@ fn manifest(name: &str) -> String {
 
 /// A monorepo in the layout teams use, committed; the example at the root is removed.
 fn monorepo() -> Deploy {
-    let d = Deploy::new(&[]);
+    monorepo_with(&[])
+}
+
+fn monorepo_with(emulator_flags: &[&str]) -> Deploy {
+    let d = Deploy::new(emulator_flags);
     d.repo.git(&[
         "rm",
         "-q",
@@ -369,4 +373,72 @@ fn one_failure_among_many_stops_only_its_algorithm() {
         applied.contains(&"demo/alpha") && applied.contains(&"demo/gamma"),
         "{applied:?}"
     );
+}
+
+#[test]
+fn ctrl_c_during_a_parallel_apply_stops_every_algorithm_and_a_rerun_finishes() {
+    let d = monorepo_with(&["--build-seconds", "3"]);
+    let child = d
+        .command(&[
+            "apply",
+            "algorithms",
+            "--yes",
+            "--push",
+            "--parallelism",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until every algorithm's pushed commit is building (the starter's build is first).
+    let building = |name: &str| {
+        let (_, builds) = d.emulator.call(
+            "GET",
+            &format!("/v1/algorithms/demo/{name}/builds"),
+            Some(KEY),
+            None,
+        );
+        builds["results"].as_array().is_some_and(|b| b.len() >= 2)
+    };
+    for _ in 0..200 {
+        if NAMES.iter().all(|n| building(n)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        NAMES.iter().all(|n| building(n)),
+        "the builds never started"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    for name in NAMES {
+        assert!(
+            published(&d, name).is_empty(),
+            "{name} published after the interrupt"
+        );
+    }
+    d.run(&[
+        "apply",
+        "algorithms",
+        "--yes",
+        "--push",
+        "--parallelism",
+        "3",
+    ])
+    .code(0);
+    for name in NAMES {
+        assert_eq!(published(&d, name), ["1.0.0"], "{name}");
+        assert_eq!(
+            d.emulator
+                .count("POST", &format!("/v1/algorithms/demo/{name}/versions")),
+            1,
+            "{name} published once"
+        );
+    }
 }
