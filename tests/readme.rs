@@ -211,3 +211,35 @@ fn the_quick_start_stops_when_the_emulator_does_not_start() {
         "it carried on: {stderr}"
     );
 }
+
+#[test]
+fn the_monorepo_example_runs_end_to_end() {
+    let out = std::process::Command::new("bash")
+        .arg("examples/monorepo.sh")
+        .current_dir(repo_root())
+        .env("ALGODEPLOY", env!("CARGO_BIN_EXE_algodeploy"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("ALGORITHMIA_API_KEY")
+        .env_remove("ALGORITHMIA_API")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    for line in [
+        "demo/greeter: published 1.0.0",
+        "demo/shout: published 1.0.0",
+        "--changed-since HEAD~1: 1 manifest changed",
+        "demo/greeter: published 1.1.0",
+    ] {
+        assert!(stderr.contains(line), "no `{line}` in: {stderr}");
+    }
+    assert!(
+        stdout.contains("deploys") && stdout.contains("(algorithms/greeter + libs/common)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("No changes: 2 algorithms are up to date."),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,5 @@
+from libs.common.greeting import greet
+
+
+def apply(input):
+    return greet(input)

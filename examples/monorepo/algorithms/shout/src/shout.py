@@ -1,0 +1,2 @@
+def apply(input):
+    return str(input).upper()
