@@ -120,6 +120,10 @@ pub struct EmulatorArgs {
     /// A key that may only read OWNER's algorithms, as OWNER=KEY (repeatable)
     #[arg(long = "read-only-key", value_name = "OWNER=KEY")]
     pub read_only_keys: Vec<String>,
+    /// Keys from a file readable by its owner only (mode 600): one `OWNER=KEY` per line, or
+    /// `read-only OWNER=KEY`; `#` comments. Unlike --key, keeps keys out of the process list
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// How long a build takes
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub build_seconds: f64,
@@ -129,9 +133,18 @@ pub struct EmulatorArgs {
     /// Share of /v1 requests answered 503 with Retry-After: 1, before any state changes
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub fail_rate: f64,
-    /// The token for /_emulator endpoints; without it, one is made and printed
-    #[arg(long, value_name = "TOKEN")]
+    /// The token for /_emulator endpoints; without it, one is made and printed. Visible to
+    /// local users in the process list: prefer --admin-token-file or the environment
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "ALGODEPLOY_EMULATOR_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
+    /// Read the /_emulator token from a file readable by its owner only (mode 600)
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
     /// --tls-key
     #[arg(long, value_name = "PEM")]

@@ -1004,3 +1004,69 @@ fn a_busy_git_host_is_retried_not_fatal() {
     assert!(busy >= 1, "apply never met a busy git host");
     assert_eq!(d.published(), ["1.0.0"]);
 }
+
+#[test]
+fn keys_and_the_admin_token_come_from_private_files_not_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(
+        &keys,
+        format!("# the emulator's keys\ndemo={KEY}\nread-only demo={READ_KEY}\n\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "file-admin-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let data = dir.path().join("data");
+    let args: Vec<String> = [
+        "emulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--key-file",
+        keys.to_str().unwrap(),
+        "--admin-token-file",
+        token.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    let emulator = Emulator::with_args(args);
+    let pid = emulator.child.as_ref().unwrap().id();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(
+        !cmdline.contains(KEY) && !cmdline.contains("file-admin-token"),
+        "{cmdline}"
+    );
+    let (status, _) = emulator.create("from_file");
+    assert!((200..300).contains(&status), "{status}");
+    let (status, _) = emulator.call(
+        "POST",
+        "/v1/algorithms/demo",
+        Some(READ_KEY),
+        Some(crate::harness::create_body("nope")),
+    );
+    assert_eq!(status, 403, "a read-only key from the file may not create");
+    let requests = crate::harness::http()
+        .get(format!("{}/_emulator/requests", emulator.url))
+        .bearer_auth("file-admin-token")
+        .send()
+        .unwrap();
+    assert_eq!(requests.status().as_u16(), 200);
+
+    // A key file other users may read is refused, naming the fix.
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["emulator", "--listen", "127.0.0.1:0", "--key-file"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+}

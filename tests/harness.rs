@@ -125,7 +125,7 @@ pub fn http() -> reqwest::blocking::Client {
 
 /// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.
 pub struct Emulator {
-    child: Option<std::process::Child>,
+    pub child: Option<std::process::Child>,
     pub url: String,
     _temp: Option<tempfile::TempDir>,
     args: Vec<String>,
@@ -179,6 +179,11 @@ impl Emulator {
             args.extend(["--build-seconds".to_string(), "0".to_string()]);
         }
         args.extend(extra.iter().map(|s| (*s).to_string()));
+        Emulator::with_args(args)
+    }
+
+    /// An emulator started with exactly these arguments (after the binary).
+    pub fn with_args(args: Vec<String>) -> Emulator {
         let mut emulator = Emulator {
             child: None,
             url: String::new(),

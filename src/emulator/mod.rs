@@ -65,30 +65,37 @@ impl Options {
             (&args.read_only_keys, false, "--read-only-key"),
         ] {
             for pair in list {
-                let Some((owner, key)) = pair.split_once('=') else {
-                    return Err(format!(
-                        "`{flag}` takes OWNER=KEY, such as `{flag} demo=simXXXX`"
-                    ));
-                };
-                let owner_ok = owner
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic())
-                    && owner.len() <= 30
-                    && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !owner_ok {
-                    return Err(format!(
-                        "`{flag}`: `{owner}` is not a valid owner (a letter, then letters, digits or _; at most 30)"
-                    ));
-                }
-                if key.is_empty() || key.chars().any(char::is_whitespace) {
-                    return Err(format!(
-                        "`{flag}` for `{owner}`: the key must be non-empty and without spaces"
-                    ));
-                }
-                keys.push((owner.to_string(), key.to_string(), manage));
+                keys.push(key_pair(pair, manage, &format!("`{flag}`"))?);
             }
         }
+        if let Some(path) = &args.key_file {
+            let text = private_file(path, "--key-file")?;
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (pair, manage) = match line.strip_prefix("read-only ") {
+                    Some(rest) => (rest.trim(), false),
+                    None => (line, true),
+                };
+                let at = format!("`{}` line {}", path.display(), number + 1);
+                keys.push(key_pair(pair, manage, &at)?);
+            }
+        }
+        let admin_token = match &args.admin_token_file {
+            Some(path) => {
+                let token = private_file(path, "--admin-token-file")?.trim().to_string();
+                if token.is_empty() || token.chars().any(char::is_whitespace) {
+                    return Err(format!(
+                        "`--admin-token-file` `{}`: the token must be one word on one line",
+                        path.display()
+                    ));
+                }
+                Some(token)
+            }
+            None => args.admin_token.clone(),
+        };
         if !(0.0..=1.0).contains(&args.fail_rate) {
             return Err(format!(
                 "`--fail-rate {}` must be between 0 and 1",
@@ -129,9 +136,63 @@ impl Options {
             build_delay: Duration::from_secs_f64(args.build_seconds),
             latency: Duration::from_millis(args.latency),
             fail_rate: args.fail_rate,
-            admin_token: args.admin_token.clone(),
+            admin_token,
         })
     }
+}
+
+/// `OWNER=KEY` from a flag or a key file (`at` says where, for errors).
+fn key_pair(pair: &str, manage: bool, at: &str) -> Result<(String, String, bool), String> {
+    let Some((owner, key)) = pair.split_once('=') else {
+        return Err(format!("{at} takes OWNER=KEY, such as `demo=simXXXX`"));
+    };
+    let owner_ok = owner
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && owner.len() <= 30
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !owner_ok {
+        return Err(format!(
+            "{at}: `{owner}` is not a valid owner (a letter, then letters, digits or _; at most 30)"
+        ));
+    }
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{at} for `{owner}`: the key must be non-empty and without spaces"
+        ));
+    }
+    Ok((owner.to_string(), key.to_string(), manage))
+}
+
+/// A file of secrets: a regular file that only its owner may read (no link followed), at
+/// most 1 MiB.
+fn private_file(path: &std::path::Path, flag: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("`{flag}` `{shown}` cannot be read: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("`{flag}` `{shown}` cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("`{flag}` `{shown}` is not a regular file"));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "`{flag}` `{shown}` may be read by other users (mode {mode:o}); make it private: chmod 600 {shown}"
+        ));
+    }
+    let mut text = String::new();
+    file.take(1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("`{flag}` `{shown}` is not UTF-8 text: {e}"))?;
+    Ok(text)
 }
 
 #[derive(Debug)]
