@@ -1070,3 +1070,53 @@ fn keys_and_the_admin_token_come_from_private_files_not_the_command_line() {
     assert!(stderr.contains("chmod 600"), "{stderr}");
     assert!(!stderr.contains(KEY), "{stderr}");
 }
+
+type Tamper = fn(&mut serde_json::Value);
+
+#[test]
+fn an_edited_plan_file_is_refused_naming_what_differs() {
+    let d = Deploy::new(&[]);
+    let file = d.home().join("plan.json");
+    let file_arg = file.display().to_string();
+    d.run(&["plan", "--out", &file_arg]).code(0);
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let cases: [(&str, Tamper); 4] = [
+        ("steps (request bodies", |plan| {
+            plan["algorithms"][0]["steps"][0]["request"]["details"]["label"] =
+                "Nobody reviewed this".into();
+        }),
+        ("declares demo/hello_world", |plan| {
+            plan["algorithms"][0]["name"] = "someone_else".into();
+            plan["algorithms"][0]["algorithm"] = "demo/someone_else".into();
+        }),
+        ("steps (request bodies", |plan| {
+            let steps = plan["algorithms"][0]["steps"].as_array_mut().unwrap();
+            let push = steps.iter_mut().find(|s| s["action"] == "push").unwrap();
+            let commit = push["commit"].as_str().unwrap().to_string();
+            push["commit"] = format!("+{commit}").into();
+        }),
+        ("summary counts", |plan| {
+            plan["summary"]["publish"] = 0.into();
+        }),
+    ];
+    for (expected, tamper) in cases {
+        let mut plan = original.clone();
+        tamper(&mut plan);
+        std::fs::write(&file, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+        d.clear_log();
+        d.run(&["apply", &file_arg, "--yes", "--push"])
+            .code(4)
+            .stderr_has(expected)
+            .stderr_has("edited after it was made");
+        assert!(d.writes().is_empty(), "{expected}: {:?}", d.writes());
+        assert!(
+            d.emulator.requests("/git/").is_empty(),
+            "{expected}: git was run"
+        );
+    }
+    // The file as made applies.
+    std::fs::write(&file, serde_json::to_string_pretty(&original).unwrap()).unwrap();
+    d.run(&["apply", &file_arg, "--yes", "--push"]).code(0);
+    assert_eq!(d.published(), ["1.0.0"]);
+}
