@@ -16,5 +16,6 @@ mod monorepo;
 mod readme;
 mod reliability;
 mod runtime;
+mod sandbox;
 mod schema;
 mod validate;

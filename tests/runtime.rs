@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::harness::{Deploy, Emulator, KEY, OTHER_KEY, Repo, repo_root};
 
 /// A raw call of the call API: status and JSON answer.
-fn call(
+pub(crate) fn call(
     emulator: &Emulator,
     path: &str,
     key: &str,
@@ -124,7 +124,7 @@ fn without_sample_input_apply_publishes_without_a_test() {
 }
 
 /// An emulator with algorithm `name` built from `code` (and callable by its hash).
-fn built(emulator: &Emulator, name: &str, code: &str, network: &str) -> String {
+pub(crate) fn built(emulator: &Emulator, name: &str, code: &str, network: &str) -> String {
     let mut body = crate::harness::create_body(name);
     body["settings"]["network_access"] = network.into();
     let (status, created) = emulator.call("POST", "/v1/algorithms/demo", Some(KEY), Some(body));

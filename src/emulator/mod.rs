@@ -440,13 +440,14 @@ async fn serve(options: Options) -> Result<(), Error> {
         source,
     })?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let runtime =
-        runtime::Runtime::new(&data_dir, options.install_requirements).map_err(|source| {
-            Error::DataDir {
-                path: data_dir.clone(),
-                source,
-            }
+    let owners: std::collections::HashSet<&str> =
+        grants.values().map(|g| g.owner.as_str()).collect();
+    let runtime = runtime::Runtime::new(&data_dir, options.install_requirements, owners.len())
+        .map_err(|source| Error::DataDir {
+            path: data_dir.clone(),
+            source,
         })?;
+    eprintln!("{}", runtime.confinement.describe());
     let state = Arc::new(State {
         runtime,
         git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),

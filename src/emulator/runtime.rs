@@ -2,10 +2,20 @@
 //! `DATA_DIR/builds/<algorithm id>/<commit>/`, and calls go to worker processes
 //! (`worker.py`) that import its `src/<name>.py` and call `apply(input)`. Workers stay warm
 //! between calls (the platform keeps algorithms loaded), are restarted after a crash, and are
-//! bounded: in number (per build and in all), in memory (`RLIMIT_AS`), in output size and in
-//! time (a call past its timeout kills its worker). With `network_access: isolated` a worker
-//! runs in a network namespace of its own where the machine allows one (`unshare --net`); the
-//! build log says whether isolation is enforced.
+//! bounded: in number (per build and in all), in memory (`RLIMIT_AS`), file size, CPU time, in
+//! output size and in time (a call past its timeout kills its worker).
+//!
+//! **The sandbox.** Each worker runs under bubblewrap (`bwrap`, the sandbox Flatpak uses), as
+//! root or as an ordinary user: new user, PID, IPC and UTS namespaces (and a network namespace
+//! for `network_access: isolated`), every capability dropped, a new session, killed with the
+//! emulator. It sees the system's programs (`/usr`) read-only, its own build read-only, the
+//! worker script, a private `/tmp`, its own `/proc` and a minimal `/dev` — not the data folder,
+//! the database, other builds, the emulator's processes, sockets or file descriptors. Killing
+//! the worker (a timeout) ends its PID namespace, so every process it started dies with it, a
+//! `setsid` child included. `pip install` for `--install-requirements` runs the same way, with
+//! the network and its own build writable. Without bubblewrap the emulator says so at start
+//! and in every build log, and runs algorithms only while it serves a single owner (with
+//! `unshare --net` for isolated ones where the machine allows it) — never a silent downgrade.
 //!
 //! `requirements.txt` is installed into a virtualenv of the build only when the emulator runs
 //! with `--install-requirements`; otherwise the build log says so and the emulator's `python3`
@@ -74,6 +84,157 @@ pub enum CallError {
     Timeout(Duration),
     /// The worker died or answered garbage; it is replaced on the next call.
     Crashed(String),
+    /// No sandbox here, and the emulator serves several owners: no algorithm runs.
+    Refused(String),
+}
+
+/// How algorithms are confined on this machine (decided once, at start).
+#[derive(Debug, Clone)]
+pub enum Confinement {
+    /// bubblewrap works: every worker and build step runs in a sandbox.
+    Sandbox,
+    /// No sandbox (`why`); algorithms run only when the emulator serves one owner.
+    Unconfined { why: String, single_owner: bool },
+}
+
+impl Confinement {
+    /// The line the emulator prints at start and every Python build log carries.
+    pub fn describe(&self) -> String {
+        match self {
+            Confinement::Sandbox => "algorithms run in a bubblewrap sandbox: their own build read-only, a private /tmp, no view of the emulator, its data or other builds".into(),
+            Confinement::Unconfined { why, single_owner: true } => format!(
+                "warning: algorithms run WITHOUT a sandbox (bubblewrap: {why}); allowed only because the emulator serves a single owner. Install bubblewrap (Debian: apt-get install bubblewrap) before serving several owners"
+            ),
+            Confinement::Unconfined { why, single_owner: false } => format!(
+                "warning: algorithms do NOT run: no sandbox (bubblewrap: {why}) and the emulator serves several owners, whose code must not share the emulator's user. Install bubblewrap (Debian: apt-get install bubblewrap)"
+            ),
+        }
+    }
+}
+
+/// The resource limits of every sandboxed process (and of unsandboxed workers).
+const FILE_SIZE: u64 = 256 * 1024 * 1024;
+const CPU_SECONDS: u64 = 3600;
+
+/// bubblewrap's arguments for a worker or build step of the build in `dir`.
+fn bwrap_args(dir: &Path, worker: Option<&Path>, network: bool, writable: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    if !network {
+        args.push("--unshare-net".into());
+    }
+    // Merged-/usr systems have these as links; older ones as folders.
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+        let path = Path::new(top);
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::read_link(path) {
+                    args.extend(["--symlink".into(), target.display().to_string(), top.into()]);
+                }
+            }
+            Ok(meta) if meta.is_dir() => args.extend(["--ro-bind".into(), top.into(), top.into()]),
+            _ => {}
+        }
+    }
+    // What programs need from /etc to run and, with the network, to reach hosts over TLS.
+    for file in [
+        "/etc/alternatives",
+        "/etc/ssl",
+        "/etc/ca-certificates",
+        "/etc/pki",
+        "/etc/localtime",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/nsswitch.conf",
+        "/etc/ld.so.cache",
+        "/etc/pip.conf",
+    ] {
+        args.extend(["--ro-bind-try".into(), file.into(), file.into()]);
+    }
+    let dir = dir.display().to_string();
+    let bind = if writable { "--bind" } else { "--ro-bind" };
+    args.extend([bind.into(), dir.clone(), dir.clone()]);
+    if let Some(worker) = worker {
+        let worker = worker.display().to_string();
+        args.extend(["--ro-bind".into(), worker.clone(), worker]);
+    }
+    args.extend([
+        "--chdir".into(),
+        dir,
+        "--setenv".into(),
+        "HOME".into(),
+        "/tmp".into(),
+        "--setenv".into(),
+        "TMPDIR".into(),
+        "/tmp".into(),
+    ]);
+    args
+}
+
+/// Whether bubblewrap runs here, tried with the arguments workers get.
+fn probe_sandbox(data_dir: &Path) -> Result<(), String> {
+    let mut command = std::process::Command::new("bwrap");
+    command
+        .args(bwrap_args(data_dir, None, false, false))
+        .args(["--", "true"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match command.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(crate::sanitize::line(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            None,
+            200,
+        )),
+        Err(e) => Err(format!("`bwrap` cannot be run: {e}")),
+    }
+}
+
+/// Limits every sandboxed or worker process gets (set between fork and exec).
+fn limit_child(command: &mut tokio::process::Command) {
+    // SAFETY: setrlimit and prctl are async-signal-safe and touch only the child.
+    unsafe {
+        command.pre_exec(|| {
+            for (resource, value) in [
+                (libc::RLIMIT_AS, MEMORY),
+                (libc::RLIMIT_FSIZE, FILE_SIZE),
+                (libc::RLIMIT_CPU, CPU_SECONDS),
+                (libc::RLIMIT_CORE, 0),
+            ] {
+                let limit = libc::rlimit {
+                    rlim_cur: value,
+                    rlim_max: value,
+                };
+                libc::setrlimit(resource, &limit);
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
 }
 
 struct Worker {
@@ -102,18 +263,37 @@ pub struct Runtime {
     /// Calls running at once (each holds a worker).
     running: Arc<tokio::sync::Semaphore>,
     isolation: std::sync::OnceLock<Result<(), String>>,
+    pub confinement: Confinement,
 }
 
 impl Runtime {
-    pub fn new(data_dir: &Path, install_requirements: bool) -> std::io::Result<Runtime> {
+    /// `owners`: how many owners the emulator serves (without a sandbox, code runs only for
+    /// one).
+    pub fn new(
+        data_dir: &Path,
+        install_requirements: bool,
+        owners: usize,
+    ) -> std::io::Result<Runtime> {
         std::fs::write(data_dir.join("worker.py"), WORKER)?;
+        let confinement = match probe_sandbox(data_dir) {
+            Ok(()) => Confinement::Sandbox,
+            Err(why) => Confinement::Unconfined {
+                why,
+                single_owner: owners <= 1,
+            },
+        };
         Ok(Runtime {
             data_dir: data_dir.to_path_buf(),
             install_requirements,
             idle: Mutex::new(HashMap::new()),
             running: Arc::new(tokio::sync::Semaphore::new(IN_ALL)),
             isolation: std::sync::OnceLock::new(),
+            confinement,
         })
+    }
+
+    fn sandboxed(&self) -> bool {
+        matches!(self.confinement, Confinement::Sandbox)
     }
 
     /// Where a build's files live.
@@ -148,7 +328,7 @@ impl Runtime {
         commit: &str,
         algorithm: &Algorithm,
     ) -> Result<Vec<String>, Vec<String>> {
-        let mut log = Vec::new();
+        let mut log = vec![self.confinement.describe()];
         let dir = self.build_dir(&algorithm.id, commit);
         if let Err(e) = checkout(repo, commit, &dir) {
             return Err(vec![format!("error: cannot check out the build: {e}")]);
@@ -177,8 +357,20 @@ impl Runtime {
             ];
             for (program, args) in steps {
                 log.push(format!("$ {program} {}", args.join(" ")));
-                match std::process::Command::new(&program)
+                let mut command = if self.sandboxed() {
+                    let mut c = std::process::Command::new("bwrap");
+                    c.args(bwrap_args(&dir, None, true, true))
+                        .arg("--")
+                        .arg(&program);
+                    c
+                } else {
+                    std::process::Command::new(&program)
+                };
+                match command
                     .args(&args)
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("HOME", &dir)
                     .stdin(Stdio::null())
                     .output()
                 {
@@ -209,7 +401,9 @@ impl Runtime {
         } else if wanted {
             log.push("note: requirements.txt is not installed (the emulator runs without --install-requirements); calls use the emulator's python3".into());
         }
-        if algorithm.settings["network_access"] == "isolated" {
+        if algorithm.settings["network_access"] == "isolated" && self.sandboxed() {
+            log.push("network_access isolated: calls run without network (a network namespace of their own)".into());
+        } else if algorithm.settings["network_access"] == "isolated" {
             match self.isolation() {
                 Ok(()) => log.push("network_access isolated: calls run without network (a network namespace of their own)".into()),
                 Err(reason) => log.push(format!("note: network_access isolated is not enforced here ({reason})")),
@@ -233,9 +427,15 @@ impl Runtime {
         } else {
             "python3".to_string()
         };
-        let isolate =
-            algorithm.settings["network_access"] == "isolated" && self.isolation().is_ok();
-        let mut command = if isolate {
+        let isolated = algorithm.settings["network_access"] == "isolated";
+        let worker = self.data_dir.join("worker.py");
+        let mut command = if self.sandboxed() {
+            let mut c = tokio::process::Command::new("bwrap");
+            c.args(bwrap_args(&dir, Some(&worker), !isolated, false))
+                .arg("--")
+                .arg(&python);
+            c
+        } else if isolated && self.isolation().is_ok() {
             let mut c = tokio::process::Command::new("unshare");
             c.args(["--net", "--"]).arg(&python);
             c
@@ -244,7 +444,7 @@ impl Runtime {
         };
         command
             .arg("-u")
-            .arg(self.data_dir.join("worker.py"))
+            .arg(&worker)
             .arg(&dir)
             .arg(&algorithm.name)
             .current_dir(&dir)
@@ -258,18 +458,7 @@ impl Runtime {
             .stderr(Stdio::null())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: setrlimit and prctl are async-signal-safe and touch only the child.
-        unsafe {
-            command.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: MEMORY,
-                    rlim_max: MEMORY,
-                };
-                libc::setrlimit(libc::RLIMIT_AS, &limit);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        limit_child(&mut command);
         let mut child = command
             .spawn()
             .map_err(|e| CallError::Crashed(format!("cannot start python3: {e}")))?;
@@ -293,6 +482,13 @@ impl Runtime {
     ) -> Result<Answer, CallError> {
         if !is_python(algorithm) {
             return Err(CallError::Unsupported);
+        }
+        if let Confinement::Unconfined {
+            single_owner: false,
+            ..
+        } = &self.confinement
+        {
+            return Err(CallError::Refused(self.confinement.describe()));
         }
         let _slot = self
             .running

@@ -226,6 +226,14 @@ pub(super) async fn call_algorithm(
                 json!({"content_type": "void", "duration": elapsed}),
             ));
         }
+        Err(CallError::Refused(why)) => {
+            return Ok(error_answer(
+                "SystemError",
+                &why,
+                "",
+                json!({"content_type": "void", "duration": elapsed}),
+            ));
+        }
         Err(CallError::Crashed(why)) => {
             return Ok(error_answer(
                 "AlgorithmError",

@@ -1,0 +1,204 @@
+//! Algorithms are sandboxed (bubblewrap): an attacker algorithm probes for the emulator's
+//! database and keys, other builds, the emulator's processes and command line, writes into its
+//! own build, kills its parent, and leaves a `setsid` child behind a timeout. CI installs
+//! bubblewrap; without it the emulator must say so, which the last test checks.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Emulator, KEY};
+use crate::runtime::{built, call};
+
+const PROBE: &str = r#"import json, os
+
+def apply(input):
+    d = input if isinstance(input, dict) else json.loads(input)
+    out = {}
+    def attempt(name, f):
+        try:
+            out[name] = f()
+        except Exception as e:
+            out[name] = "denied: " + type(e).__name__
+    attempt("database", lambda: len(open(d["database"], "rb").read()))
+    attempt("data_dir", lambda: os.listdir(d["data"]))
+    attempt("other_build", lambda: os.listdir(d["other_build"]))
+    attempt("emulator_cmdline", lambda: open("/proc/%d/cmdline" % d["pid"], "rb").read().decode("utf-8", "replace"))
+    attempt("pids", lambda: len([p for p in os.listdir("/proc") if p.isdigit()]))
+    attempt("write_own_build", lambda: open(os.path.join(os.getcwd(), "pwned"), "w").write("x"))
+    attempt("capabilities", lambda: [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1])
+    return out
+"#;
+
+fn sandboxed(emulator: &Emulator) -> bool {
+    let (_, builds) = emulator.call("GET", "/v1/algorithms/demo/probe/builds", Some(KEY), None);
+    let id = builds["results"][0]["build_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, log) = emulator.call(
+        "GET",
+        &format!("/v1/algorithms/demo/probe/builds/{id}/logs"),
+        Some(KEY),
+        None,
+    );
+    log["logs"]
+        .as_str()
+        .unwrap()
+        .contains("algorithms run in a bubblewrap sandbox")
+}
+
+#[test]
+fn an_attacker_algorithm_sees_nothing_of_the_emulator_or_other_builds() {
+    let data = tempfile::tempdir().unwrap();
+    let emulator = Emulator::with_data_dir(data.path(), &[]);
+    let other = built(
+        &emulator,
+        "victim",
+        "def apply(input):\n    return 'secret'\n",
+        "full",
+    );
+    let probe = built(&emulator, "probe", PROBE, "full");
+    assert!(
+        sandboxed(&emulator),
+        "bubblewrap is not working here (CI installs it)"
+    );
+    let data_dir = data.path().canonicalize().unwrap();
+    let (_, victim) = emulator.call("GET", "/v1/algorithms/demo/victim", Some(KEY), None);
+    let victim_id = victim["id"].as_str().unwrap();
+    let pid = emulator.child.as_ref().unwrap().id();
+    let input = json!({
+        "database": data_dir.join("emulator.sqlite3"),
+        "data": data_dir,
+        "other_build": data_dir.join("builds").join(victim_id).join(&other),
+        "pid": pid,
+    });
+    let (status, answer) = call(
+        &emulator,
+        &format!("/v1/algo/demo/probe/{probe}"),
+        KEY,
+        "application/json",
+        input.to_string().into_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["result"];
+    // The data folder is only the skeleton of the mounts (its own build, the worker script).
+    let mut seen: Vec<&str> = result["data_dir"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    seen.sort_unstable();
+    assert_eq!(seen, ["builds", "worker.py"], "{answer}");
+    for denied in [
+        "database",
+        "other_build",
+        "emulator_cmdline",
+        "write_own_build",
+    ] {
+        assert!(
+            result[denied]
+                .as_str()
+                .is_some_and(|s| s.starts_with("denied")),
+            "{denied}: {answer}"
+        );
+    }
+    // Its own PID namespace: bubblewrap and the worker, nothing else.
+    assert!(result["pids"].as_u64().unwrap() <= 3, "{result}");
+    assert_eq!(result["capabilities"], "0000000000000000", "{result}");
+}
+
+#[test]
+fn killing_its_parent_and_leaving_a_setsid_child_harm_nobody() {
+    let emulator = Emulator::start(&[]);
+    let killer = built(
+        &emulator,
+        "killer",
+        "import os\n\ndef apply(input):\n    os.kill(os.getppid(), 9)\n    os.kill(1, 9)\n    return 'still here'\n",
+        "full",
+    );
+    let lingerer = built(
+        &emulator,
+        "lingerer",
+        "import subprocess, time\n\ndef apply(input):\n    subprocess.Popen(['sleep', '31337'], start_new_session=True)\n    time.sleep(60)\n",
+        "full",
+    );
+    let (status, _) = call(
+        &emulator,
+        &format!("/v1/algo/demo/killer/{killer}"),
+        KEY,
+        "text/plain",
+        b"x".to_vec(),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = emulator.call("GET", "/_emulator/health", None, None);
+    assert_eq!(status, 200, "the emulator died with its algorithm's parent");
+    let (status, answer) = call(
+        &emulator,
+        &format!("/v1/algo/demo/lingerer/{lingerer}?timeout=2"),
+        KEY,
+        "text/plain",
+        b"x".to_vec(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer["error"]["error_type"], "TimeoutError", "{answer}");
+    std::thread::sleep(Duration::from_millis(500));
+    let survivors: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("sleep 31337"))
+        .collect();
+    assert!(survivors.is_empty(), "outlived the call: {survivors:?}");
+}
+
+/// The emulator's start-up lines (stderr) on a PATH without bubblewrap.
+fn start_without_bwrap(keys: &[&str]) -> String {
+    use std::io::BufRead;
+    let bin = tempfile::tempdir().unwrap();
+    for program in ["git", "python3", "unshare", "true"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .unwrap();
+        let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        std::os::unix::fs::symlink(path, bin.path().join(program)).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::harness::BIN);
+    command
+        .args(["emulator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("PATH", bin.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for key in keys {
+        command.args(["--key", key]);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn without_bubblewrap_the_emulator_says_so_and_runs_code_for_one_owner_only() {
+    let one = start_without_bwrap(&[&format!("demo={KEY}")]);
+    assert!(
+        one.contains("WITHOUT a sandbox") && one.contains("single owner"),
+        "{one}"
+    );
+    let two = start_without_bwrap(&[
+        &format!("demo={KEY}"),
+        &format!("other={}", crate::harness::OTHER_KEY),
+    ]);
+    assert!(
+        two.contains("algorithms do NOT run") && two.contains("apt-get install bubblewrap"),
+        "{two}"
+    );
+}
