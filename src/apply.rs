@@ -33,6 +33,7 @@ impl Reporter {
     }
 
     pub fn line(&self, text: &str) {
+        let text = &crate::sanitize::inert(text);
         match &self.multi {
             Some(multi) if multi.println(text).is_ok() => {}
             _ => eprintln!("{text}"),

@@ -95,14 +95,16 @@ fn report(err: &Error, color: bool, annotate: bool) {
     } else {
         ("", "")
     };
-    let mut text = format!("{red}error{reset}: {err}\n");
+    // Messages carry text from servers, manifests and algorithms: inert before it is shown.
+    let inert = |text: String| algodeploy::sanitize::inert(&text);
+    let mut text = format!("{red}error{reset}: {}\n", inert(err.to_string()));
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        text.push_str(&format!("  caused by: {cause}\n"));
+        text.push_str(&format!("  caused by: {}\n", inert(cause.to_string())));
         source = cause.source();
     }
     if let Some(hint) = err.hint() {
-        text.push_str(&format!("hint: {hint}\n"));
+        text.push_str(&format!("hint: {}\n", inert(hint)));
     }
     // Under GitHub Actions every error is an annotation too (with file and line when known).
     if annotate && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
@@ -124,7 +126,10 @@ fn report(err: &Error, color: bool, annotate: bool) {
             text.push_str(&format!(
                 "::error {}::{}\n",
                 properties.join(","),
-                escape(&format!("{message}{hint}"), false)
+                escape(
+                    &algodeploy::sanitize::inert(&format!("{message}{hint}")),
+                    false
+                )
             ));
         }
     }

@@ -5,6 +5,61 @@
 
 use crate::config::ApiKey;
 
+/// Text from outside — a manifest, the server, git, an algorithm — made inert wherever it is
+/// shown, and still readable: control characters (ESC, C1, DEL, …) and bidirectional or
+/// zero-width characters are written as escapes (`\e`, `\u{202e}`); a line that would start a
+/// GitHub Actions workflow command (`::add-mask::…`, `::stop-commands::…`, after leading white
+/// space, which the runner strips) gets a visible `\` before it. Newlines and tabs stay. Text
+/// algodeploy writes itself never needs it, so it is applied where output is made (plan lines,
+/// Markdown sections, progress lines, errors).
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let start = out.len();
+        for c in line.chars() {
+            match c {
+                '\t' => out.push('\t'),
+                '\u{1b}' => out.push_str("\\e"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() || is_invisible(c) => {
+                    out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+                }
+                c => out.push(c),
+            }
+        }
+        let body = &out[start..];
+        let indent = body.len() - body.trim_start().len();
+        if body.trim_start().starts_with("::") {
+            out.insert(start + indent, '\\');
+        }
+    }
+    out
+}
+
+/// Whether `c` is a control, bidirectional or zero-width character: one that a one-line field
+/// refuses (it would hide or reorder what people read).
+pub fn hides(c: char) -> bool {
+    c.is_control() || is_invisible(c)
+}
+
+/// Characters that change how text reads without showing: bidirectional controls, zero-width
+/// characters, the BOM and other format characters used to hide or reorder text.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
 /// What stands where a key was.
 pub const REDACTED: &str = "(redacted)";
 
@@ -161,6 +216,30 @@ fn has_key_inside(token: &str) -> bool {
     token
         .match_indices("sim")
         .any(|(i, _)| token.len() >= i + 28)
+}
+
+#[cfg(test)]
+mod inert_tests {
+    use super::inert;
+
+    #[test]
+    fn controls_and_invisible_characters_become_escapes() {
+        assert_eq!(inert("a\u{1b}[8mb"), "a\\e[8mb");
+        assert_eq!(inert("x\u{202e}y\u{200b}z"), "x\\u{202e}y\\u{200b}z");
+        assert_eq!(inert("bell\u{7}"), "bell\\u{7}");
+        assert_eq!(inert("C1\u{9b}"), "C1\\u{9b}");
+        assert_eq!(inert("tab\tstays\nnewline too"), "tab\tstays\nnewline too");
+        assert_eq!(inert("plain text: é ✓"), "plain text: é ✓");
+    }
+
+    #[test]
+    fn no_line_can_start_a_workflow_command() {
+        assert_eq!(inert("::add-mask::create"), "\\::add-mask::create");
+        assert_eq!(
+            inert("ok\n    ::stop-commands::tok\n  a::b"),
+            "ok\n    \\::stop-commands::tok\n  a::b"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1120,3 +1120,63 @@ fn an_edited_plan_file_is_refused_naming_what_differs() {
     d.run(&["apply", &file_arg, "--yes", "--push"]).code(0);
     assert_eq!(d.published(), ["1.0.0"]);
 }
+
+/// No line of `text` can start a workflow command (but algodeploy's own `::error`
+/// annotations), and no raw escape or invisible character is in it.
+fn assert_inert(what: &str, text: &str) {
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        assert!(
+            !trimmed.starts_with("::") || trimmed.starts_with("::error title=algodeploy"),
+            "{what}: a workflow command: {line:?}"
+        );
+    }
+    assert!(
+        !text
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\u{202e}' || c == '\u{200b}'),
+        "{what}: a raw control or invisible character in {text:?}"
+    );
+}
+
+#[test]
+fn untrusted_text_is_inert_in_plans_errors_and_annotations() {
+    let d = Deploy::new(&[]);
+    d.run(&["apply", "--yes", "--push"]).code(0);
+    // The live summary (the web UI, another tool) holds escapes and workflow commands.
+    let hostile = "# Hello World\n\n::add-mask::create\n  ::stop-commands::tok\n\u{1b}[8mhidden\u{202e}txet\u{200b}\n";
+    d.emulator.call(
+        "PUT",
+        "/v1/algorithms/demo/hello_world",
+        Some(KEY),
+        Some(serde_json::json!({"details": {"label": "Hello World", "summary": hostile}})),
+    );
+    let env = [("GITHUB_ACTIONS", "true")];
+    for format in ["text", "markdown"] {
+        let plan = d.run_with(&["plan", "--format", format], &env);
+        plan.code(0);
+        assert_inert(format, &plan.stdout);
+        assert_inert(format, &plan.stderr);
+        assert!(
+            plan.stdout.contains("\\e[8mhidden\\u{202e}txet"),
+            "{}",
+            plan.stdout
+        );
+    }
+
+    // A failing smoke test whose message and stack trace carry the same.
+    d.repo.write(
+        "src/hello_world.py",
+        "def apply(input):\n    raise Exception('\\x1b[32msmoke test passed\\n::add-mask::x\\n\\u202eevil')\n",
+    );
+    d.edit("semantic_version: 1.0.0", "semantic_version: 1.0.1");
+    d.repo.commit("hostile");
+    let apply = d.run_with(&["apply", "--yes", "--push"], &env);
+    // The algorithm's escapes are stripped, its workflow commands made visible and inert.
+    apply
+        .code(4)
+        .stderr_has("smoke test passed")
+        .stderr_has("\\::add-mask::x");
+    assert_inert("apply", &apply.stdout);
+    assert_inert("apply", &apply.stderr);
+}

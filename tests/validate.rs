@@ -433,3 +433,27 @@ fn github_format_annotates_lines() {
     out.code(3);
     insta::assert_snapshot!(out.stdout);
 }
+
+#[test]
+fn one_line_fields_refuse_control_and_invisible_characters() {
+    for (value, code) in [("\"Hi\\e[8m\"", "U+001B"), ("\"Hi\\u202Eyb\"", "U+202E")] {
+        let manifest =
+            crate::harness::example().replace("label: Hello World", &format!("label: {value}"));
+        let out = Test::new()
+            .file("algorithm.yaml", &manifest)
+            .args(&["validate", "--format", "json"])
+            .run();
+        out.code(3);
+        let problems: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert!(
+            problems
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["code"] == "value-not-allowed"
+                    && p["message"].as_str().unwrap().contains(code)),
+            "{problems}"
+        );
+        assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+    }
+}

@@ -466,6 +466,25 @@ impl Walk {
     /// `summary`.
     fn one_line(&mut self, fields: &Fields, key: &str, text: &str, span: Span) -> bool {
         let length = text.chars().count();
+        let hidden = text
+            .chars()
+            .find(|&c| c != '\n' && c != '\r' && crate::sanitize::hides(c));
+        if let Some(c) = hidden {
+            self.push(
+                Diagnostic::error(
+                    "value-not-allowed",
+                    span,
+                    format!(
+                        "`{}` contains the control or invisible character U+{:04X}",
+                        fields.dotted(key),
+                        u32::from(c)
+                    ),
+                )
+                .label("a character that hides or reorders text")
+                .help("remove it: one-line fields are shown as they are, on pages and in plans"),
+            );
+            return false;
+        }
         let problem = if text.contains(['\n', '\r']) {
             "must be a single line".to_string()
         } else if length > MAX_LINE_CHARS {

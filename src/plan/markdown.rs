@@ -204,7 +204,12 @@ impl Plan {
             s.create, s.update, s.push, s.test, s.publish, s.unchanged
         );
         let mut out = head;
-        let sections: Vec<String> = self.algorithms.iter().map(section).collect();
+        // Values from the manifest and the server are made inert before the size is counted.
+        let sections: Vec<String> = self
+            .algorithms
+            .iter()
+            .map(|a| crate::sanitize::inert(&section(a)))
+            .collect();
         let note = |left: usize| {
             format!(
                 "\n*{left} more algorithm{} not shown: the plan is longer than a comment can be. The full plan is {full}.*\n",

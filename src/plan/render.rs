@@ -32,8 +32,13 @@ pub struct Line {
     pub text: String,
 }
 
+/// Every line of a plan's text is made here: values from the manifest and the server are
+/// made inert ([`crate::sanitize::inert`]).
 fn line(kind: LineKind, text: String) -> Line {
-    Line { kind, text }
+    Line {
+        kind,
+        text: crate::sanitize::inert(&text),
+    }
 }
 
 fn show(value: Option<&Value>) -> String {
