@@ -480,7 +480,7 @@ fn paging_that_never_ends_fails_loudly() {
 }
 
 /// The emulator's process: peak resident memory in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
+pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
@@ -491,8 +491,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 fn emulator_pid(emulator: &Emulator) -> u32 {
-    let (_, health) = emulator.call("GET", "/_emulator/health", None, None);
-    health["pid"].as_u64().expect("health reports the pid") as u32
+    emulator.child.as_ref().expect("a running emulator").id()
 }
 
 #[test]
@@ -1179,4 +1178,52 @@ fn untrusted_text_is_inert_in_plans_errors_and_annotations() {
         .stderr_has("\\::add-mask::x");
     assert_inert("apply", &apply.stdout);
     assert_inert("apply", &apply.stderr);
+}
+
+#[test]
+fn connections_are_capped_per_client_address() {
+    let emulator = Emulator::start(&[]);
+    // One address opens more idle connections than its share.
+    let held: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(emulator.host()).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Its next one is closed at once rather than left waiting.
+    let mut extra = TcpStream::connect(emulator.host()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    let read = extra.read(&mut buffer);
+    assert!(
+        matches!(read, Ok(0))
+            || read.is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock
+                && e.kind() != std::io::ErrorKind::TimedOut),
+        "the extra connection was not closed"
+    );
+    // Another client address is served at once.
+    let other = crate::harness::http_builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let status = other
+        .get(format!("{}/_emulator/health", emulator.url))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let health: serde_json::Value = other
+        .get(format!("{}/_emulator/health", emulator.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        health.get("pid").is_none(),
+        "the health answer shows the pid: {health}"
+    );
+    drop(held);
 }

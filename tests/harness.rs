@@ -116,11 +116,16 @@ pub fn example() -> String {
 
 /// A blocking HTTP client for tests (rustls needs its crypto provider installed once).
 pub fn http() -> reqwest::blocking::Client {
+    http_builder().build().unwrap()
+}
+
+/// A blocking client builder with the crypto provider installed.
+pub fn http_builder() -> reqwest::blocking::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    reqwest::blocking::Client::new()
+    reqwest::blocking::Client::builder()
 }
 
 /// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.

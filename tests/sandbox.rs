@@ -202,3 +202,115 @@ fn without_bubblewrap_the_emulator_says_so_and_runs_code_for_one_owner_only() {
         "{two}"
     );
 }
+
+/// Publish `name`'s newest build as a public 1.0.0.
+fn publish_public(emulator: &Emulator, name: &str) {
+    let (status, answer) = emulator.call(
+        "POST",
+        &format!("/v1/algorithms/demo/{name}/versions"),
+        Some(KEY),
+        Some(json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "major"}})),
+    );
+    assert!((200..300).contains(&status), "{answer}");
+}
+
+#[test]
+fn one_owners_calls_cannot_starve_anothers() {
+    let emulator = Emulator::start(&[]);
+    built(
+        &emulator,
+        "sleeper",
+        "import time\n\ndef apply(input):\n    time.sleep(float(input))\n    return 'slept'\n",
+        "full",
+    );
+    publish_public(&emulator, "sleeper");
+    // Another owner fills every run slot with long void calls.
+    for _ in 0..32 {
+        let (status, _) = call(
+            &emulator,
+            "/v1/algo/demo/sleeper/1.0.0?output=void&timeout=60",
+            crate::harness::OTHER_KEY,
+            "application/json",
+            b"30".to_vec(),
+        );
+        assert_eq!(status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let (status, answer) = call(
+        &emulator,
+        "/v1/algo/demo/sleeper/1.0.0?timeout=20",
+        KEY,
+        "application/json",
+        b"0".to_vec(),
+    );
+    assert_eq!(
+        (status, answer["result"].clone()),
+        (200, json!("slept")),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the owner waited {:?} behind another's calls",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_worker_that_died_while_idle_is_replaced_not_handed_out() {
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "mortal",
+        "import os, threading\n\ndef apply(input):\n    if input == 'die':\n        threading.Timer(0.2, lambda: os._exit(1)).start()\n    return 'alive'\n",
+        "full",
+    );
+    let path = format!("/v1/algo/demo/mortal/{hash}");
+    let (_, first) = call(&emulator, &path, KEY, "text/plain", b"die".to_vec());
+    assert_eq!(first["result"], "alive", "{first}");
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, second) = call(&emulator, &path, KEY, "text/plain", b"again".to_vec());
+    assert_eq!(second["result"], "alive", "{second}");
+}
+
+#[test]
+fn large_parallel_inputs_stay_within_a_memory_budget() {
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "measure",
+        "def apply(input):\n    return len(input)\n",
+        "full",
+    );
+    let path = format!("/v1/algo/demo/measure/{hash}");
+    let body = format!("\"{}\"", "x".repeat(16 * 1024 * 1024 - 16));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, body) = (format!("{}{path}", emulator.url), body.clone());
+            std::thread::spawn(move || {
+                let response = crate::harness::http_builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap()
+                    .post(url)
+                    .header("Authorization", format!("Simple {KEY}"))
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .unwrap();
+                let value: serde_json::Value = response.json().unwrap();
+                value["result"].as_u64()
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Some(16 * 1024 * 1024 - 16));
+    }
+    let pid = emulator.child.as_ref().unwrap().id();
+    let peak_kib = crate::hardening::peak_rss_kib(pid);
+    assert!(
+        peak_kib < 400 * 1024,
+        "peak RSS {} MiB for 8 parallel 16 MiB inputs",
+        peak_kib / 1024
+    );
+}

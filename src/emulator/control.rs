@@ -3,7 +3,7 @@
 //!
 //! | method and path | does |
 //! |---|---|
-//! | `GET /_emulator/health` | `{"status":"ok","pid":N}`, no token needed |
+//! | `GET /_emulator/health` | `{"status":"ok"}`, no token needed |
 //! | `GET /_emulator/requests` | the request log: `[{method, path, status, owner, duration_ms}]` (status 0: dropped) |
 //! | `DELETE /_emulator/requests` | clears the log |
 //! | `POST /_emulator/faults` | scripts a fault for the next `times` requests matching `method` and `path` (a trailing `*` matches any rest): `{method, path, times, status?, delay_ms?, body?: "malformed-json" \| "html", drop_after_commit?}` |
@@ -167,10 +167,7 @@ pub async fn handle(state: &State, request: Request<Incoming>) -> Response<Body>
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     if path == "/_emulator/health" {
-        return json_response(
-            StatusCode::OK,
-            &serde_json::json!({"status": "ok", "pid": std::process::id()}),
-        );
+        return json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}));
     }
     let authorized = request
         .headers()

@@ -282,7 +282,13 @@ pub struct State {
     pub git_push_slots: Arc<tokio::sync::Semaphore>,
     /// The Python runtime that runs published code.
     pub runtime: runtime::Runtime,
+    /// Call bodies in memory at once, in KiB (a 16 MiB input takes 16,384): large calls queue
+    /// instead of growing the emulator without bound.
+    pub call_memory: Arc<tokio::sync::Semaphore>,
 }
+
+/// The call-body budget: four 16 MiB inputs at once.
+pub const CALL_MEMORY_KIB: usize = 64 * 1024;
 
 impl State {
     pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
@@ -450,6 +456,7 @@ async fn serve(options: Options) -> Result<(), Error> {
     eprintln!("{}", runtime.confinement.describe());
     let state = Arc::new(State {
         runtime,
+        call_memory: Arc::new(tokio::sync::Semaphore::new(CALL_MEMORY_KIB)),
         git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),
         git_push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_PUSHES)),
         scheme,
@@ -492,6 +499,7 @@ async fn serve(options: Options) -> Result<(), Error> {
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_address: Arc<Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
     loop {
         // At the cap no connection is accepted: new clients wait in the kernel's backlog.
         let permit = tokio::select! {
@@ -499,9 +507,9 @@ async fn serve(options: Options) -> Result<(), Error> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors (EMFILE) and the like: back off rather than spin.
                     tracing::warn!(error = %e, "accept failed");
@@ -512,6 +520,14 @@ async fn serve(options: Options) -> Result<(), Error> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
+        // One address may hold at most a quarter of the connections: past it, its new ones
+        // are closed at once, and everyone else is still served.
+        let Some(slot) = AddressSlot::take(&per_address, peer.ip()) else {
+            tracing::info!(%peer, "too many connections from one address; closed");
+            drop(stream);
+            continue;
+        };
+        let permit = (permit, slot);
         let state = state.clone();
         let service = hyper::service::service_fn(move |request| {
             let state = state.clone();
@@ -573,6 +589,49 @@ const MAX_GIT_PUSHES: usize = 4;
 
 /// Open connections served at once; past it, new ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
+/// Open connections from one client address.
+const PER_ADDRESS: usize = MAX_CONNECTIONS / 4;
+
+/// One connection counted against its client address while it is open.
+struct AddressSlot {
+    counts: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    address: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    fn take(
+        counts: &Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+        address: std::net::IpAddr,
+    ) -> Option<AddressSlot> {
+        let mut map = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = map.entry(address).or_default();
+        if *count >= PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: counts.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = map.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.address);
+            }
+        }
+    }
+}
 
 /// How long a client may take to send a request's headers (or the TLS handshake).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);

@@ -39,6 +39,9 @@ const WORKER: &str = include_str!("worker.py");
 /// Workers kept warm for one build, and in all.
 const PER_BUILD: usize = 4;
 const IN_ALL: usize = 32;
+/// Calls one caller (the owner of the calling key) may run at once: a quarter of all, so that
+/// one owner's queue cannot hold every slot while others wait.
+const PER_CALLER: usize = IN_ALL / 4;
 /// The address space a worker may use.
 const MEMORY: u64 = 2 * 1024 * 1024 * 1024;
 /// The largest answer a worker may give (a result of about 10 MiB, base64 included).
@@ -262,6 +265,8 @@ pub struct Runtime {
     idle: Mutex<HashMap<String, Vec<Worker>>>,
     /// Calls running at once (each holds a worker).
     running: Arc<tokio::sync::Semaphore>,
+    /// Each caller's share of `running`.
+    per_caller: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     isolation: std::sync::OnceLock<Result<(), String>>,
     pub confinement: Confinement,
 }
@@ -287,6 +292,7 @@ impl Runtime {
             install_requirements,
             idle: Mutex::new(HashMap::new()),
             running: Arc::new(tokio::sync::Semaphore::new(IN_ALL)),
+            per_caller: Mutex::new(HashMap::new()),
             isolation: std::sync::OnceLock::new(),
             confinement,
         })
@@ -472,14 +478,17 @@ impl Runtime {
         })
     }
 
-    /// Call one build with `input`, waiting at most `timeout` for the answer.
+    /// Call one build with `input` for `caller` (the owner of the calling key), answering
+    /// within `timeout` of its arrival: time spent queued for a slot counts.
     pub async fn call(
         &self,
         algorithm: &Algorithm,
         commit: &str,
         input: Input,
         timeout: Duration,
+        caller: &str,
     ) -> Result<Answer, CallError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         if !is_python(algorithm) {
             return Err(CallError::Unsupported);
         }
@@ -490,19 +499,48 @@ impl Runtime {
         {
             return Err(CallError::Refused(self.confinement.describe()));
         }
-        let _slot = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore stays open");
-        let key = format!("{}:{commit}", algorithm.id);
-        let warm = self
-            .idle
+        let share = self
+            .per_caller
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_mut(&key)
-            .and_then(Vec::pop);
+            .entry(caller.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_CALLER)))
+            .clone();
+        let slots = async {
+            let mine = share
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            let any = self
+                .running
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            (mine, any)
+        };
+        let Ok(_slots) = tokio::time::timeout_at(deadline, slots).await else {
+            return Err(CallError::Timeout(timeout));
+        };
+        let key = format!("{}:{commit}", algorithm.id);
+        // A warm worker that died while idle (killed, out of memory) is replaced, never handed
+        // to the caller.
+        let warm = loop {
+            let popped = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_mut(&key)
+                .and_then(Vec::pop);
+            match popped {
+                Some(mut worker) => {
+                    if matches!(worker.child.try_wait(), Ok(None)) {
+                        break Some(worker);
+                    }
+                }
+                None => break None,
+            }
+        };
         let mut worker = match warm {
             Some(worker) => worker,
             None => self.spawn(algorithm, commit).await?,
@@ -529,7 +567,7 @@ impl Runtime {
             limited.read_until(b'\n', &mut line).await?;
             Ok::<Vec<u8>, std::io::Error>(line)
         };
-        let line = match tokio::time::timeout(timeout, exchange).await {
+        let line = match tokio::time::timeout_at(deadline, exchange).await {
             Err(_) => {
                 drop(worker);
                 return Err(CallError::Timeout(timeout));

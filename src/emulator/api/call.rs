@@ -113,7 +113,8 @@ fn input(content_type: &str, body: &[u8]) -> Result<Input, ApiError> {
         "text/plain" | "application/text" => String::from_utf8(body.to_vec())
             .map(Input::Text)
             .map_err(|_| ApiError::invalid("the text input is not UTF-8")),
-        "application/json" => match serde_json::from_slice::<Value>(body) {
+        // Checked to be JSON without building it (a 16 MiB input would take several times that).
+        "application/json" => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
             Ok(_) => Ok(Input::Json(String::from_utf8_lossy(body).into_owned())),
             Err(e) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -122,10 +123,12 @@ fn input(content_type: &str, body: &[u8]) -> Result<Input, ApiError> {
             )),
         },
         // No Content-Type: JSON if it is JSON, else text.
-        _ => Ok(match serde_json::from_slice::<Value>(body) {
-            Ok(_) => Input::Json(String::from_utf8_lossy(body).into_owned()),
-            Err(_) => Input::Text(String::from_utf8_lossy(body).into_owned()),
-        }),
+        _ => Ok(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => Input::Json(String::from_utf8_lossy(body).into_owned()),
+                Err(_) => Input::Text(String::from_utf8_lossy(body).into_owned()),
+            },
+        ),
     }
 }
 
@@ -179,10 +182,12 @@ pub(super) async fn call_algorithm(
         // Answered at once; the call runs on its own.
         let state = call.state.clone();
         let commit = chosen.git_hash.clone();
+        // It counts against its caller's slots like any call.
+        let caller = call.grant.owner.clone();
         tokio::spawn(async move {
             let _ = state
                 .runtime
-                .call(&algorithm, &commit, value, timeout)
+                .call(&algorithm, &commit, value, timeout, &caller)
                 .await;
         });
         return Ok(json_response(
@@ -194,7 +199,13 @@ pub(super) async fn call_algorithm(
     let answer = call
         .state
         .runtime
-        .call(&algorithm, &chosen.git_hash, value, timeout)
+        .call(
+            &algorithm,
+            &chosen.git_hash,
+            value,
+            timeout,
+            &call.grant.owner,
+        )
         .await;
     let elapsed = started.elapsed().as_secs_f64();
     let answer = match answer {

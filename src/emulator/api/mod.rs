@@ -111,11 +111,33 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    // A call's input may be larger than a management request.
-    let limit = if path.starts_with("/v1/algo/") {
+    // A call's input may be larger than a management request; calls hold their share of the
+    // memory budget (by Content-Length, the cap when it is not given) until they are answered.
+    let is_call = path.starts_with("/v1/algo/");
+    let limit = if is_call {
         16 * 1024 * 1024
     } else {
         1024 * 1024
+    };
+    let _memory = if is_call && method == Method::POST {
+        let declared = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(limit)
+            .min(limit);
+        let kib = u32::try_from(declared / 1024 + 1).unwrap_or(u32::MAX);
+        Some(
+            state
+                .call_memory
+                .clone()
+                .acquire_many_owned(kib)
+                .await
+                .expect("the budget stays open"),
+        )
+    } else {
+        None
     };
     let body = if method == Method::POST || method == Method::PUT {
         match read_body(request.into_body(), limit).await {
