@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 /// Bump when the derivation changes: cached results of other versions are not used.
 const DERIVATION: &str = "algodeploy-deploy-commit-v1";
 /// Tips kept per folder set in the cache.
-const TIPS_PER_KEY: usize = 16;
+const TIPS_PER_KEY: usize = 4;
 const TREE_MODE: i32 = 0o040000;
 
 /// What one manifest deploys, relative to the git repository's root (`/`-separated).
@@ -67,6 +67,15 @@ impl Spec {
             hasher.update(to);
         }
         hex(&hasher.finalize()[..16])
+    }
+
+    /// The folders trailer every commit derived for this spec carries.
+    fn trailer(&self) -> String {
+        crate::sanitize::line(
+            &format!("Algodeploy-Folders: {}", self.folders().join(" + ")),
+            None,
+            1000,
+        )
     }
 
     /// The folders, as said in plans and trailers: `algorithms/alpha + libs/common`.
@@ -313,6 +322,15 @@ pub fn derive(
     }
     let mut cache = Cache::load(repo);
     let odb = repo.odb().map_err(git_error("open the object database"))?;
+    // Every folder the specs read, resolved at HEAD once (for checking cached answers).
+    let mut paths: Vec<&str> = Vec::new();
+    for spec in specs.iter().filter(|s| !s.is_whole()) {
+        paths.push(&spec.root);
+        paths.extend(spec.includes.iter().map(|(from, _)| from.as_str()));
+    }
+    let (trie, ids) = Trie::build(&paths);
+    let at_head = trie.resolve(repo, head_tree, None)?;
+    let lookup = |path: &str| ids.get(path).and_then(|&n| at_head[n]).map(|e| e.0);
     // Distinct non-whole specs not cached at HEAD.
     let mut todo: Vec<Spec> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -321,6 +339,7 @@ pub fn derive(
         }
         if let Some((commit, tree)) = cache.get(&spec.key(), head)
             && odb.exists(commit)
+            && verified(repo, spec, &spec.trailer(), &lookup, (commit, tree))
         {
             results[i] = Some(Ok(Derived {
                 commit: commit.to_string(),
@@ -345,14 +364,10 @@ pub fn derive(
                 *slot = full.next().flatten();
             }
         }
-        let tree = repo
-            .find_commit(head)
-            .and_then(|c| c.tree())
-            .map_err(git_error("read HEAD's tree"))?;
         let mut answers: HashMap<&Spec, Result<Derived, DeployError>> = HashMap::new();
         for (spec, value) in todo.iter().zip(walked) {
             let value = value.expect("a full walk answers every spec")?;
-            let result = head_result(&tree, spec, value);
+            let result = head_result(&lookup, spec, value);
             if let Ok(derived) = &result
                 && let (Ok(commit), Ok(tree)) =
                     (Oid::from_str(&derived.commit), Oid::from_str(&derived.tree))
@@ -375,8 +390,12 @@ pub fn derive(
 }
 
 /// The answer at HEAD: the folders must be there.
-fn head_result(tree: &git2::Tree<'_>, spec: &Spec, value: Value) -> Result<Derived, DeployError> {
-    let is_there = |path: &str| tree.get_path(Path::new(path)).is_ok();
+fn head_result(
+    lookup: &dyn Fn(&str) -> Option<Oid>,
+    spec: &Spec,
+    value: Value,
+) -> Result<Derived, DeployError> {
+    let is_there = |path: &str| lookup(path).is_some();
     if !spec.root.is_empty() && !is_there(&spec.root) {
         return Err(DeployError::NotInHead {
             path: spec.root.clone(),
@@ -430,8 +449,7 @@ fn walk(
     let compiled: Vec<Compiled> = specs
         .iter()
         .map(|spec| {
-            let mut trailer = format!("Algodeploy-Folders: {}", spec.folders().join(" + "));
-            trailer = crate::sanitize::line(&trailer, None, 1000);
+            let trailer = spec.trailer();
             Compiled {
                 key: spec.key(),
                 root: ids[&spec.root],
@@ -496,15 +514,23 @@ fn walk(
             if in_walk.contains(p) || states.contains_key(p) {
                 continue;
             }
-            let values: Vec<Value> = compiled.iter().map(|c| cache.get(&c.key, *p)).collect();
-            if values.iter().any(Option::is_none) {
-                continue;
-            }
             let tree = repo
                 .find_commit(*p)
                 .map_err(git_error("read a commit"))?
                 .tree_id();
             let resolved = trie.resolve(repo, tree, None)?;
+            let lookup = |path: &str| ids.get(path).and_then(|&n| resolved[n]).map(|e| e.0);
+            let values: Vec<Value> = compiled
+                .iter()
+                .map(|c| {
+                    cache
+                        .get(&c.key, *p)
+                        .filter(|v| verified(repo, &c.spec, &c.trailer, &lookup, *v))
+                })
+                .collect();
+            if values.iter().any(Option::is_none) {
+                continue;
+            }
             states.insert(*p, State { resolved, values });
         }
     }
@@ -542,7 +568,10 @@ fn walk(
             for p in parents {
                 let value = match states.get(p) {
                     Some(state) => state.values[i],
-                    None => match cache.get(&spec.key, *p) {
+                    None => match cache.get(&spec.key, *p).filter(|v| {
+                        let lookup = |path: &str| path_in(repo, *p, path);
+                        verified(repo, &spec.spec, &spec.trailer, &lookup, *v)
+                    }) {
                         Some(v) => Some(v),
                         None => {
                             unanswerable[i] = true;
@@ -592,7 +621,13 @@ fn walk(
             match at_head {
                 Some(state) => Some(Ok(state.values[i])),
                 // HEAD is below a cached tip of this spec: the cache answers, or nothing does.
-                None => cache.get(&spec.key, head).map(|v| Ok(Some(v))),
+                None => cache
+                    .get(&spec.key, head)
+                    .filter(|v| {
+                        let lookup = |path: &str| path_in(repo, head, path);
+                        verified(repo, &spec.spec, &spec.trailer, &lookup, *v)
+                    })
+                    .map(|v| Ok(Some(v))),
             }
         })
         .collect())
@@ -828,6 +863,64 @@ impl Cache {
             );
         }
     }
+}
+
+/// Whether a cached answer is what the derivation would give at `source`: the commit exists
+/// with the cached tree and this spec's folders trailer, and that tree is the spec's deploy
+/// tree at the source commit whose paths `lookup` resolves (each include's object at its `to`; every other top-level entry the
+/// root's, but the manifest and `.algodeploy/`). A cache in `.git` is written by algodeploy,
+/// but nothing in it is trusted blindly: a swapped or stale line would push other code.
+fn verified(
+    repo: &Repository,
+    spec: &Spec,
+    trailer: &str,
+    lookup: &dyn Fn(&str) -> Option<Oid>,
+    cached: (Oid, Oid),
+) -> bool {
+    let (commit, tree) = cached;
+    let check = || -> Option<bool> {
+        let found = repo.find_commit(commit).ok()?;
+        if found.tree_id() != tree {
+            return Some(false);
+        }
+        let message = String::from_utf8_lossy(found.message_raw_bytes()).into_owned();
+        if !message.lines().any(|l| l == trailer) {
+            return Some(false);
+        }
+        let root = repo.find_tree(lookup(&spec.root)?).ok()?;
+        let deployed = repo.find_tree(tree).ok()?;
+        let mut placed: HashSet<&str> = HashSet::new();
+        for (from, to) in &spec.includes {
+            let want = lookup(from);
+            let have = deployed.get_path(Path::new(to)).ok().map(|e| e.id());
+            if want != have {
+                return Some(false);
+            }
+            placed.insert(to.split('/').next().unwrap_or(to));
+        }
+        let skip = |name: &str| {
+            name == spec.manifest_name || name == ".algodeploy" || placed.contains(name)
+        };
+        let entries = |t: &git2::Tree<'_>| -> Vec<(String, Oid, i32)> {
+            t.iter()
+                .filter_map(|e| {
+                    let name = e.name().ok()?.to_string();
+                    (!skip(&name)).then(|| (name, e.id(), e.filemode()))
+                })
+                .collect()
+        };
+        Some(entries(&root) == entries(&deployed))
+    };
+    check().unwrap_or(false)
+}
+
+/// `path` (repository-relative, `""` for the root) in the tree of `commit`.
+fn path_in(repo: &Repository, commit: Oid, path: &str) -> Option<Oid> {
+    let tree = repo.find_commit(commit).ok()?.tree().ok()?;
+    if path.is_empty() {
+        return Some(tree.id());
+    }
+    tree.get_path(Path::new(path)).ok().map(|e| e.id())
 }
 
 /// The monorepo commit a deploy commit was derived from (its `Algodeploy-Source-Commit`

@@ -102,6 +102,10 @@ impl FileReport {
         let path = self.display_path();
         let mut out = String::new();
         for diagnostic in &self.diagnostics {
+            // Messages, labels and help quote the manifest's values: inert, like every output.
+            let message = crate::sanitize::inert(&diagnostic.message);
+            let label = crate::sanitize::inert(&diagnostic.label);
+            let help = diagnostic.help.as_deref().map(crate::sanitize::inert);
             let (start, end) = clamp(&self.source, diagnostic.span);
             let mut snippet = Snippet::source(self.source.as_str())
                 .path(path.as_str())
@@ -109,10 +113,10 @@ impl FileReport {
             snippet = snippet.annotation(
                 AnnotationKind::Primary
                     .span(start..end)
-                    .label(diagnostic.label.as_str()),
+                    .label(label.as_str()),
             );
             let title = Level::ERROR
-                .primary_title(diagnostic.message.as_str())
+                .primary_title(message.as_str())
                 .id(diagnostic.code);
             let group = if self.source.is_empty() || diagnostic.redact {
                 // Nothing to quote (unreadable bytes), or something that must not be quoted:
@@ -129,7 +133,7 @@ impl FileReport {
             } else {
                 title.element(snippet)
             };
-            let group = match &diagnostic.help {
+            let group = match &help {
                 Some(help) => group.element(Level::HELP.message(help.as_str())),
                 None => group,
             };

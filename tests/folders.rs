@@ -442,3 +442,29 @@ fn ctrl_c_during_a_parallel_apply_stops_every_algorithm_and_a_rerun_finishes() {
         );
     }
 }
+
+#[test]
+fn a_tampered_deploy_commit_cache_is_not_trusted() {
+    let d = monorepo();
+    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let cache = d.repo.dir.path().join(".git/algodeploy/deploy-commits");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    // Swap the answers (commit and tree) of two folders.
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 2, "{text}");
+    let fields = |l: &str| l.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let (a, b) = (fields(lines[0]), fields(lines[1]));
+    let swapped = format!(
+        "{} {} {} {}\n{} {} {} {}\n",
+        a[0], a[1], b[2], b[3], b[0], b[1], a[2], a[3]
+    );
+    std::fs::write(&cache, swapped).unwrap();
+    let again = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    for name in NAMES {
+        assert_eq!(
+            entry(&again, name)["git"]["deploy_commit"],
+            entry(&plan, name)["git"]["deploy_commit"],
+            "{name}"
+        );
+    }
+}

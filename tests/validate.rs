@@ -457,3 +457,18 @@ fn one_line_fields_refuse_control_and_invisible_characters() {
         assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
     }
 }
+
+#[test]
+fn diagnostics_quoting_manifest_values_are_inert() {
+    let manifest = crate::harness::example()
+        .replace("license: apache2", "license: \"\\e[2J\\n::add-mask::z\"");
+    let out = Test::new()
+        .file("algorithm.yaml", &manifest)
+        .args(&["validate"])
+        .run();
+    out.code(3);
+    for line in out.stderr.lines() {
+        assert!(!line.trim_start().starts_with("::"), "{line:?}");
+    }
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+}

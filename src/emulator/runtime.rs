@@ -120,7 +120,16 @@ const FILE_SIZE: u64 = 256 * 1024 * 1024;
 const CPU_SECONDS: u64 = 3600;
 
 /// bubblewrap's arguments for a worker or build step of the build in `dir`.
-fn bwrap_args(dir: &Path, worker: Option<&Path>, network: bool, writable: bool) -> Vec<String> {
+/// `data_dir` is hidden under an empty tmpfs first, wherever it is (a data folder under `/usr`
+/// would otherwise be visible through the system's read-only `/usr`); then the build (and the
+/// worker script) are bound back in.
+fn bwrap_args(
+    data_dir: &Path,
+    dir: &Path,
+    worker: Option<&Path>,
+    network: bool,
+    writable: bool,
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "--unshare-user",
         "--unshare-pid",
@@ -175,6 +184,7 @@ fn bwrap_args(dir: &Path, worker: Option<&Path>, network: bool, writable: bool) 
     ] {
         args.extend(["--ro-bind-try".into(), file.into(), file.into()]);
     }
+    args.extend(["--tmpfs".into(), data_dir.display().to_string()]);
     let dir = dir.display().to_string();
     let bind = if writable { "--bind" } else { "--ro-bind" };
     args.extend([bind.into(), dir.clone(), dir.clone()]);
@@ -199,7 +209,7 @@ fn bwrap_args(dir: &Path, worker: Option<&Path>, network: bool, writable: bool) 
 fn probe_sandbox(data_dir: &Path) -> Result<(), String> {
     let mut command = std::process::Command::new("bwrap");
     command
-        .args(bwrap_args(data_dir, None, false, false))
+        .args(bwrap_args(data_dir, data_dir, None, false, false))
         .args(["--", "true"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -336,8 +346,26 @@ impl Runtime {
     ) -> Result<Vec<String>, Vec<String>> {
         let mut log = vec![self.confinement.describe()];
         let dir = self.build_dir(&algorithm.id, commit);
+        if let Confinement::Unconfined {
+            single_owner: false,
+            ..
+        } = &self.confinement
+        {
+            // Installing requirements runs the pushed code (setup.py, .pth files): without a
+            // sandbox, nothing of it runs while several owners share the emulator (calls are
+            // refused with the same reason).
+            log.push("note: the build's code is not checked out, installed or run".into());
+            return Ok(log);
+        }
         if let Err(e) = checkout(repo, commit, &dir) {
             return Err(vec![format!("error: cannot check out the build: {e}")]);
+        }
+        // Only the virtualenv the emulator makes is used: a committed `.venv/` would choose
+        // the interpreter and what it loads.
+        if std::fs::symlink_metadata(dir.join(".venv")).is_ok() {
+            let _ = std::fs::remove_dir_all(dir.join(".venv"));
+            let _ = std::fs::remove_file(dir.join(".venv"));
+            log.push("note: the committed .venv/ is ignored (the emulator makes its own)".into());
         }
         let requirements =
             std::fs::read_to_string(dir.join("requirements.txt")).unwrap_or_default();
@@ -365,7 +393,7 @@ impl Runtime {
                 log.push(format!("$ {program} {}", args.join(" ")));
                 let mut command = if self.sandboxed() {
                     let mut c = std::process::Command::new("bwrap");
-                    c.args(bwrap_args(&dir, None, true, true))
+                    c.args(bwrap_args(&self.data_dir, &dir, None, true, true))
                         .arg("--")
                         .arg(&program);
                     c
@@ -437,9 +465,15 @@ impl Runtime {
         let worker = self.data_dir.join("worker.py");
         let mut command = if self.sandboxed() {
             let mut c = tokio::process::Command::new("bwrap");
-            c.args(bwrap_args(&dir, Some(&worker), !isolated, false))
-                .arg("--")
-                .arg(&python);
+            c.args(bwrap_args(
+                &self.data_dir,
+                &dir,
+                Some(&worker),
+                !isolated,
+                false,
+            ))
+            .arg("--")
+            .arg(&python);
             c
         } else if isolated && self.isolation().is_ok() {
             let mut c = tokio::process::Command::new("unshare");
@@ -522,7 +556,13 @@ impl Runtime {
         let Ok(_slots) = tokio::time::timeout_at(deadline, slots).await else {
             return Err(CallError::Timeout(timeout));
         };
-        let key = format!("{}:{commit}", algorithm.id);
+        // Workers are kept per build and per network setting: an `isolated` change applies to
+        // the next call, not to the next worker.
+        let key = format!(
+            "{}:{commit}:{}",
+            algorithm.id,
+            algorithm.settings["network_access"].as_str().unwrap_or("")
+        );
         // A warm worker that died while idle (killed, out of memory) is replaced, never handed
         // to the caller.
         let warm = loop {
@@ -708,5 +748,32 @@ fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), String> {
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod sandbox_tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_data_folder_is_hidden_before_the_build_is_bound_back() {
+        let args = super::bwrap_args(
+            Path::new("/usr/local/var/emu"),
+            Path::new("/usr/local/var/emu/builds/a/b"),
+            Some(Path::new("/usr/local/var/emu/worker.py")),
+            false,
+            false,
+        );
+        let at = |flag: &str, path: &str| {
+            args.windows(2)
+                .position(|w| w[0] == flag && w[1] == path)
+                .unwrap_or_else(|| panic!("no {flag} {path} in {args:?}"))
+        };
+        let hidden = at("--tmpfs", "/usr/local/var/emu");
+        assert!(hidden > at("--ro-bind", "/usr"));
+        assert!(hidden < at("--ro-bind", "/usr/local/var/emu/builds/a/b"));
+        assert!(hidden < at("--ro-bind", "/usr/local/var/emu/worker.py"));
+        assert!(args.contains(&"--unshare-net".to_string()));
+        assert!(args.contains(&"--cap-drop".to_string()));
     }
 }

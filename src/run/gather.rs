@@ -138,7 +138,7 @@ fn inspect_git(inspections: &mut git::Inspections, loaded: &Loaded) -> Result<Gi
         let more = state.untracked.len().saturating_sub(10);
         eprintln!(
             "warning: not committed, so not deployed: {}{}",
-            shown.join(", "),
+            crate::sanitize::inert(&shown.join(", ")),
             if more > 0 {
                 format!(" and {more} more")
             } else {

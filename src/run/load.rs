@@ -85,13 +85,15 @@ pub(super) fn load_selected(
                 {
                     for removed in &changes.removed {
                         eprintln!(
-                            "removed from the repository, left as is: {removed} (its algorithm is not deleted)"
+                            "removed from the repository, left as is: {} (its algorithm is not deleted)",
+                            crate::sanitize::inert(removed)
                         );
                     }
                 }
             }
             eprintln!(
-                "--changed-since {reference}: {} manifest{} changed",
+                "--changed-since {}: {} manifest{} changed",
+                crate::sanitize::inert(reference),
                 loaded.len() + reports.len(),
                 if loaded.len() + reports.len() == 1 {
                     ""

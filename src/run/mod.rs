@@ -158,7 +158,7 @@ pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
         .map_err(|source| Error::Config { source })?;
     let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
     for warning in &config.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::sanitize::inert(&warning.to_string()));
     }
     let key = config.key.clone().ok_or_else(|| Error::NoKey {
         api: config.api.clone(),

@@ -57,7 +57,7 @@ pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
     if saved.tool_version != env!("CARGO_PKG_VERSION") {
         eprintln!(
             "note: the plan was made by algodeploy {}; this is {} (apply would refuse it)",
-            saved.tool_version,
+            crate::sanitize::inert(&saved.tool_version),
             env!("CARGO_PKG_VERSION")
         );
     }
