@@ -314,3 +314,43 @@ fn large_parallel_inputs_stay_within_a_memory_budget() {
         peak_kib / 1024
     );
 }
+
+#[test]
+fn large_answers_pass_through_without_being_built() {
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "big",
+        "def apply(input):\n    return list(range(1200000))\n",
+        "full",
+    );
+    let path = format!("/v1/algo/demo/big/{hash}");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{}{path}", emulator.url);
+            std::thread::spawn(move || {
+                let response = crate::harness::http_builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap()
+                    .post(url)
+                    .header("Authorization", format!("Simple {KEY}"))
+                    .header("Content-Type", "application/json")
+                    .body("1")
+                    .send()
+                    .unwrap();
+                let value: serde_json::Value = response.json().unwrap();
+                value["result"].as_array().map(Vec::len)
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Some(1_200_000));
+    }
+    let peak_kib = crate::hardening::peak_rss_kib(emulator.child.as_ref().unwrap().id());
+    assert!(
+        peak_kib < 150 * 1024,
+        "peak RSS {} MiB for four 8 MB answers",
+        peak_kib / 1024
+    );
+}

@@ -59,7 +59,9 @@ pub enum Input {
 /// What a call gives back.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Json(Value),
+    /// The JSON result as the worker wrote it: passed through, never built as a tree (a 10 MB
+    /// result would take many times that).
+    Json(Box<serde_json::value::RawValue>),
     Text(String),
     Binary(Vec<u8>),
     /// The algorithm raised (or failed to load).
@@ -629,33 +631,63 @@ impl Runtime {
             Ok(Ok(line)) => line,
         };
         let duration = started.elapsed();
-        let answer: Value = serde_json::from_slice(&line)
+        /// The worker's answer line; `result` kept as its JSON text.
+        #[derive(serde::Deserialize)]
+        struct WorkerAnswer<'a> {
+            #[serde(default)]
+            ok: bool,
+            #[serde(default)]
+            kind: Option<String>,
+            #[serde(borrow, default)]
+            result: Option<&'a serde_json::value::RawValue>,
+            #[serde(default)]
+            stdout: Option<String>,
+            #[serde(default)]
+            message: Option<String>,
+            #[serde(default)]
+            stacktrace: Option<String>,
+            #[serde(default)]
+            error_type: Option<String>,
+        }
+        let answer: WorkerAnswer<'_> = serde_json::from_slice(&line)
             .map_err(|e| CallError::Crashed(format!("the worker answered garbage: {e}")))?;
         self.keep(key, worker);
-        let stdout = answer["stdout"].as_str().unwrap_or("").to_string();
-        let outcome = if answer["ok"] == true {
-            match answer["kind"].as_str() {
-                Some("text") => Outcome::Text(answer["result"].as_str().unwrap_or("").to_string()),
+        let text_result = || {
+            answer
+                .result
+                .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+                .unwrap_or_default()
+        };
+        let outcome = if answer.ok {
+            match answer.kind.as_deref() {
+                Some("text") => Outcome::Text(text_result()),
                 Some("binary") => {
                     use base64::Engine;
                     Outcome::Binary(
                         base64::engine::general_purpose::STANDARD
-                            .decode(answer["result"].as_str().unwrap_or(""))
+                            .decode(text_result())
                             .unwrap_or_default(),
                     )
                 }
-                _ => Outcome::Json(answer["result"].clone()),
+                _ => Outcome::Json(answer.result.map_or_else(
+                    || {
+                        serde_json::value::RawValue::from_string("null".into())
+                            .expect("null is JSON")
+                    },
+                    |r| r.to_owned(),
+                )),
             }
         } else {
             Outcome::Error {
-                message: answer["message"].as_str().unwrap_or("").to_string(),
-                stacktrace: answer["stacktrace"].as_str().unwrap_or("").to_string(),
-                error_type: answer["error_type"]
-                    .as_str()
-                    .unwrap_or("AlgorithmError")
-                    .to_string(),
+                message: answer.message.unwrap_or_default(),
+                stacktrace: answer.stacktrace.unwrap_or_default(),
+                error_type: answer
+                    .error_type
+                    .unwrap_or_else(|| "AlgorithmError".to_string()),
             }
         };
+        let stdout = answer.stdout.unwrap_or_default();
+        drop(line);
         Ok(Answer {
             outcome,
             stdout,

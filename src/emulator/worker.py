@@ -27,7 +27,7 @@ sys.stdout = sys.stderr
 
 
 def send(message):
-    protocol_out.write(json.dumps(message).encode("utf-8") + b"\n")
+    protocol_out.write(json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n")
     protocol_out.flush()
 
 

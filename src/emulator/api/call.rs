@@ -259,7 +259,7 @@ pub(super) async fn call_algorithm(
     if stdout {
         metadata["stdout"] = answer.stdout.clone().into();
     }
-    let (content_type, result) = match answer.outcome {
+    let (content_type, result): (&str, Box<serde_json::value::RawValue>) = match answer.outcome {
         Outcome::Error {
             message,
             stacktrace,
@@ -268,8 +268,13 @@ pub(super) async fn call_algorithm(
             metadata["content_type"] = "void".into();
             return Ok(error_answer(&error_type, &message, &stacktrace, metadata));
         }
-        Outcome::Json(v) => ("json", v),
-        Outcome::Text(t) => ("text", Value::from(t)),
+        Outcome::Json(raw) => ("json", raw),
+        Outcome::Text(t) => {
+            if output == "raw" {
+                return Ok(raw_response("text/plain", t));
+            }
+            ("text", to_raw(&t))
+        }
         Outcome::Binary(b) => {
             if output == "raw" {
                 return Ok(Response::builder()
@@ -280,26 +285,43 @@ pub(super) async fn call_algorithm(
             }
             (
                 "binary",
-                Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
+                to_raw(&base64::engine::general_purpose::STANDARD.encode(b)),
             )
         }
     };
     if output == "raw" {
-        let (mime, text) = match &result {
-            Value::String(s) if content_type == "text" => ("text/plain", s.clone()),
-            other => ("application/json", other.to_string()),
-        };
-        return Ok(Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", mime)
-            .body(crate::emulator::full(text))
-            .expect("a valid response"));
+        return Ok(raw_response("application/json", result.get().to_string()));
     }
     metadata["content_type"] = content_type.into();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"result": result, "metadata": metadata}),
-    ))
+    // The result goes out as the worker wrote it, with no tree built in between.
+    #[derive(serde::Serialize)]
+    struct Success<'a> {
+        result: &'a serde_json::value::RawValue,
+        metadata: &'a Value,
+    }
+    let body = serde_json::to_vec(&Success {
+        result: &result,
+        metadata: &metadata,
+    })
+    .expect("an answer serializes");
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(crate::emulator::full(body))
+        .expect("a valid response"))
+}
+
+/// A string as a JSON value's text.
+fn to_raw(text: &str) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(text).expect("a string serializes")
+}
+
+fn raw_response(mime: &str, body: String) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", mime)
+        .body(crate::emulator::full(body))
+        .expect("a valid response")
 }
 
 /// A language the emulator knows: its name, display name and package sets (name, display).
