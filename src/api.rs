@@ -107,6 +107,10 @@ fn checked_build(wire: &WireBuild, url: &str) -> Result<Build, ApiError> {
         id: crate::sanitize::line(&wire.build_id, None, 100),
         commit: wire.commit_sha.to_ascii_lowercase(),
         status: BuildStatus::from_wire(&wire.status),
+        finished_at: wire
+            .finished_at
+            .as_deref()
+            .map(|t| crate::sanitize::line(t, None, 40)),
     })
 }
 
@@ -301,6 +305,8 @@ struct WireBuild {
     build_id: String,
     commit_sha: String,
     status: String,
+    #[serde(default)]
+    finished_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -674,6 +680,12 @@ impl Client {
         let path = format!("/algorithms/{owner}/{name}");
         let wire: WireAlgorithm = self.json("PUT", &path, &[], Some(body)).await?;
         wire.into_current(&self.url(&path))
+    }
+
+    /// Delete the algorithm (`destroy`). Its repository, builds and versions go with it.
+    pub async fn delete(&self, owner: &str, name: &str) -> Result<(), ApiError> {
+        let path = format!("/algorithms/{owner}/{name}");
+        self.send("DELETE", &path, &[], None).await.map(|_| ())
     }
 
     /// Whether the key is accepted and may read `owner`'s algorithms (`doctor`): the first page

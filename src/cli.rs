@@ -43,6 +43,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Show a saved plan (`plan --out FILE`) as text or JSON
     Show(ShowArgs),
+    /// List an algorithm's published versions, newest first, with the commits they came from
+    History(HistoryArgs),
+    /// Delete the algorithm a manifest declares, after a plan and a confirmation
+    Destroy(DestroyArgs),
     /// Print the JSON Schema of algorithm.yaml (for editors and yaml-language-server)
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
@@ -267,6 +271,35 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same manifest to finish (default: do not wait)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The manifest (or a folder holding algorithm.yaml) [default: ./algorithm.yaml]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also delete an algorithm with published versions (their callers break)
+    #[arg(long)]
+    pub delete_published: bool,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A manifest (or a folder holding algorithm.yaml), or OWNER/NAME [default:
+    /// ./algorithm.yaml]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,8 @@ pub struct Build {
     pub id: String,
     pub commit: String,
     pub status: BuildStatus,
+    /// When it finished (the server's text), if it has.
+    pub finished_at: Option<String>,
 }
 
 /// A build's state. Statuses this version does not know are kept (and waited on), never

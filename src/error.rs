@@ -42,6 +42,11 @@ pub enum Error {
         manifest: String,
         source: crate::deploy::DeployError,
     },
+    /// `destroy` of an algorithm with published versions, without `--delete-published`.
+    HasPublished {
+        algorithm: String,
+        versions: Vec<String>,
+    },
     /// The deploy tree lacks what the runtime's build needs.
     EntryPoint {
         algorithm: String,
@@ -186,6 +191,7 @@ impl Error {
                 .unwrap_or(1),
             Error::Deploy { source, .. } => source.exit_code(),
             Error::EntryPoint { .. } => 4,
+            Error::HasPublished { .. } => 4,
             Error::ManifestInvalid { .. } => 3,
             Error::Usage { .. } | Error::NeedsYes => 64,
             Error::Config {
@@ -269,6 +275,7 @@ impl Error {
                 crate::deploy::DeployError::Git { .. } => "git",
             },
             Error::EntryPoint { .. } => "entry-point-missing",
+            Error::HasPublished { .. } => "has-published-versions",
             Error::ManifestInvalid { .. } => "manifest-invalid",
             Error::Output { .. } => "output",
             Error::Usage { .. } => "usage",
@@ -315,7 +322,9 @@ impl Error {
             Error::In {
                 algorithm, source, ..
             } => algorithm.as_deref().or_else(|| source.algorithm()),
-            Error::EntryPoint { algorithm, .. } => Some(algorithm),
+            Error::EntryPoint { algorithm, .. } | Error::HasPublished { algorithm, .. } => {
+                Some(algorithm)
+            }
             Error::Api { algorithm, .. }
             | Error::NotPushed { algorithm, .. }
             | Error::BuildFailed { algorithm, .. }
@@ -416,6 +425,7 @@ impl Error {
             Error::In { source, .. } => source.hint(),
             Error::Several { .. } => None,
             Error::Deploy { source, .. } => source.hint(),
+            Error::HasPublished { .. } => Some("callers of these versions break when it is deleted: pass --delete-published if that is what you want".into()),
             Error::EntryPoint { .. } => Some("add them to the algorithm's folder (or to `repository.include`), commit, and plan again".into()),
             Error::NoKey { .. } => Some(
                 "set ALGORITHMIA_API_KEY, or `api_key` in a profile of ~/.algorithmia/config; `algodeploy emulator` prints a key for local use".into(),
@@ -481,6 +491,14 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Deploy { manifest, source } => write!(f, "{manifest}: {source}"),
+            Error::HasPublished {
+                algorithm,
+                versions,
+            } => write!(
+                f,
+                "{algorithm} has published versions ({}); destroying it deletes them",
+                versions.join(", ")
+            ),
             Error::EntryPoint {
                 algorithm,
                 commit,

@@ -50,6 +50,8 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Apply(args) => run::apply_command(args, color),
         Command::Import(args) => run::import_command(args),
         Command::Show(args) => run::show_command(args, color),
+        Command::History(args) => run::history_command(args),
+        Command::Destroy(args) => run::destroy_command(args),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
         Command::GitCredential { action } => {
             std::process::exit(algodeploy::credential::helper(action))
@@ -64,6 +66,8 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
         | Command::Apply(_)
         | Command::Import(_)
         | Command::Show(_)
+        | Command::History(_)
+        | Command::Destroy(_)
         | Command::Doctor(_)
         | Command::GitCredential { .. } => {
             unreachable!("handled by `run`")

@@ -12,6 +12,7 @@ mod folders;
 mod fuzz;
 mod hardening;
 mod hostile;
+mod lifecycle;
 mod monorepo;
 mod readme;
 mod reliability;

@@ -11,7 +11,7 @@ use super::*;
 use crate::apply::{self, Reporter};
 use crate::cli::ApplyArgs;
 
-fn confirm(yes: bool) -> Result<(), Error> {
+pub(super) fn confirm(yes: bool) -> Result<(), Error> {
     if yes {
         return Ok(());
     }

@@ -26,7 +26,9 @@ use crate::state;
 use crate::trust::Trust;
 
 mod apply_cmd;
+mod destroy_cmd;
 mod gather;
+mod history_cmd;
 mod import_cmd;
 mod load;
 mod plan_cmd;
@@ -34,6 +36,8 @@ mod saved;
 mod session;
 
 pub use apply_cmd::apply_command;
+pub use destroy_cmd::destroy_command;
+pub use history_cmd::history_command;
 pub use import_cmd::import_command;
 pub use plan_cmd::plan_command;
 pub use saved::show_command;
