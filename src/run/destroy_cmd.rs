@@ -23,7 +23,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
         .path
         .clone()
         .unwrap_or_else(|| PathBuf::from("algorithm.yaml"));
-    let loaded = load_all(&[path.clone()], false)?;
+    let loaded = load_all(std::slice::from_ref(&path), false)?;
     let [loaded] = loaded.as_slice() else {
         return Err(Error::Usage {
             message: format!(
@@ -51,7 +51,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
     let found = found.map_err(api)?;
     let mut versions: Vec<crate::version::Version> =
         published.map_err(api)?.iter().map(|p| p.version).collect();
-    versions.sort_by(|a, b| b.cmp(a));
+    versions.sort_by_key(|v| std::cmp::Reverse(*v));
     let versions: Vec<String> = versions.iter().map(ToString::to_string).collect();
     let document = |destroyed: bool| {
         serde_json::json!({

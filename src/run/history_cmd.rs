@@ -83,7 +83,7 @@ pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
     }
     let mut published = published.map_err(api)?;
     let builds = builds.map_err(api)?;
-    published.sort_by(|a, b| b.version.cmp(&a.version));
+    published.sort_by_key(|p| std::cmp::Reverse(p.version));
     let entries: Vec<Entry> = published
         .iter()
         .map(|p| {
