@@ -17,7 +17,7 @@ fn bump(d: &Deploy, from: &str, to: &str, greeting: &str) {
             greeting.replace("Ada", "{input}")
         ),
     );
-    d.repo.commit(&format!("{to}"));
+    d.repo.commit(to);
 }
 
 #[test]
