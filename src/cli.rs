@@ -47,6 +47,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Delete the algorithm a manifest declares, after a plan and a confirmation
     Destroy(DestroyArgs),
+    /// Publish the code of an earlier version as the next patch version
+    Rollback(RollbackArgs),
     /// Print the JSON Schema of algorithm.yaml (for editors and yaml-language-server)
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
@@ -271,6 +273,26 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same manifest to finish (default: do not wait)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The manifest (or a folder holding algorithm.yaml) [default: ./algorithm.yaml]
+    pub path: Option<PathBuf>,
+    /// The published version whose code is published again
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// How long to wait for the rollback's build, such as 90s or 10m
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub build_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

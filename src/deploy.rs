@@ -914,6 +914,31 @@ fn verified(
     check().unwrap_or(false)
 }
 
+/// The trailer a rollback commit carries (`algodeploy rollback`).
+pub const ROLLBACK_TRAILER: &str = "Algodeploy-Rollback-Of: ";
+
+/// Whether `master` is a rollback commit (in the repository at `root`) whose parent is
+/// `deploy` or in its history.
+pub fn is_rollback_on(root: &Path, master: &str, deploy: &str) -> bool {
+    let Ok(repo) = Repository::open(root) else {
+        return false;
+    };
+    let (Ok(master), Ok(deploy)) = (Oid::from_str(master), Oid::from_str(deploy)) else {
+        return false;
+    };
+    let Ok(commit) = repo.find_commit(master) else {
+        return false;
+    };
+    let message = String::from_utf8_lossy(commit.message_raw_bytes()).into_owned();
+    if !message.lines().any(|l| l.starts_with(ROLLBACK_TRAILER)) || commit.parent_count() != 1 {
+        return false;
+    }
+    let Ok(parent) = commit.parent_id(0) else {
+        return false;
+    };
+    parent == deploy || repo.graph_descendant_of(deploy, parent).unwrap_or(false)
+}
+
 /// `path` (repository-relative, `""` for the root) in the tree of `commit`.
 fn path_in(repo: &Repository, commit: Oid, path: &str) -> Option<Oid> {
     let tree = repo.find_commit(commit).ok()?.tree().ok()?;

@@ -73,7 +73,19 @@ pub async fn read(
                 .unwrap_or(false)
         }
     };
+    // A rollback commit algodeploy made on top of what the deploy commit contains is replaced
+    // by the next publish (the rollback's tree is an earlier version's, already published).
+    let master_is_rollback = match remote_master.clone() {
+        Some(m) if !master_in_head => {
+            let (root, head) = (git_root.to_path_buf(), head.to_string());
+            tokio::task::spawn_blocking(move || crate::deploy::is_rollback_on(&root, &m, &head))
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    };
     Ok(Live {
+        master_is_rollback,
         master_in_head,
         master_is_starter: remote_master.is_some() && only_built == remote_master,
         head_build: builds.iter().find(|b| b.commit == head).cloned(),

@@ -52,6 +52,7 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Show(args) => run::show_command(args, color),
         Command::History(args) => run::history_command(args),
         Command::Destroy(args) => run::destroy_command(args),
+        Command::Rollback(args) => run::rollback_command(args, color),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
         Command::GitCredential { action } => {
             std::process::exit(algodeploy::credential::helper(action))
@@ -68,6 +69,7 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
         | Command::Show(_)
         | Command::History(_)
         | Command::Destroy(_)
+        | Command::Rollback(_)
         | Command::Doctor(_)
         | Command::GitCredential { .. } => {
             unreachable!("handled by `run`")

@@ -468,3 +468,43 @@ fn a_tampered_deploy_commit_cache_is_not_trusted() {
         );
     }
 }
+
+#[test]
+fn a_folder_rolls_back_and_its_next_publish_fast_forwards_past_the_rollback() {
+    let d = monorepo();
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    let beta = d.repo.dir.path().join("algorithms/beta");
+    std::fs::write(
+        beta.join("src/beta.py"),
+        "def apply(input):\n    return f\"Hello, {input}!\"  # 1.0.1\n",
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(beta.join("algorithm.yaml")).unwrap();
+    std::fs::write(
+        beta.join("algorithm.yaml"),
+        manifest.replace("semantic_version: 1.0.0", "semantic_version: 1.0.1"),
+    )
+    .unwrap();
+    d.repo.commit("beta 1.0.1");
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    d.run(&["rollback", "algorithms/beta", "--to", "1.0.0", "--yes"])
+        .code(0);
+    assert_eq!(published(&d, "beta"), ["1.0.2", "1.0.1", "1.0.0"]);
+    let rolled = remote_master(&d, "beta");
+    // Back to work: a new version replaces the rollback commit.
+    let manifest = std::fs::read_to_string(beta.join("algorithm.yaml")).unwrap();
+    std::fs::write(
+        beta.join("algorithm.yaml"),
+        manifest.replace("semantic_version: 1.0.1", "semantic_version: 1.0.3"),
+    )
+    .unwrap();
+    std::fs::write(
+        beta.join("src/beta.py"),
+        "def apply(input):\n    return f\"Hello, {input}!\"  # 1.0.3\n",
+    )
+    .unwrap();
+    d.repo.commit("beta 1.0.3");
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    assert_eq!(published(&d, "beta")[0], "1.0.3");
+    assert_ne!(remote_master(&d, "beta"), rolled);
+}

@@ -1,15 +1,20 @@
 //! After the first publish: `history` lists what is published and where it came from;
 //! `destroy` deletes an algorithm after a plan and a confirmation, refusing one with published
-//! versions unless told.
+//! versions unless told; `rollback` publishes an earlier version's code as the next patch, and
+//! the plan and the next publish know it.
 
 use crate::harness::{Deploy, KEY};
 
 fn bump(d: &Deploy, from: &str, to: &str, greeting: &str) {
+    bump_from(d, from, to, "Hello, Ada!", greeting);
+}
+
+fn bump_from(d: &Deploy, from: &str, to: &str, old_greeting: &str, greeting: &str) {
     d.edit(
         &format!("semantic_version: {from}"),
         &format!("semantic_version: {to}"),
     );
-    d.edit("Hello, Ada!", greeting);
+    d.edit(old_greeting, greeting);
     d.repo.write(
         "src/hello_world.py",
         &format!(
@@ -102,4 +107,44 @@ fn destroy_deletes_after_a_plan_and_guards_published_versions() {
     d.run(&["plan"])
         .code(0)
         .stdout_has("+ create demo/hello_world");
+}
+
+#[test]
+fn rollback_publishes_an_earlier_versions_code_as_the_next_patch() {
+    let d = Deploy::new(&[]);
+    d.run(&["apply", "--yes", "--push"]).code(0);
+    bump(&d, "1.0.0", "1.0.1", "Hi, Ada!");
+    d.run(&["apply", "--yes", "--push"]).code(0);
+
+    // Not a published version; the newest already.
+    d.run(&["rollback", "--to", "0.9.0", "--yes"])
+        .code(4)
+        .stderr_has("0.9.0 is not a published version");
+    d.run(&["rollback", "--to", "1.0.1", "--yes"]).code(4);
+
+    d.run(&["rollback", "--to", "1.0.0", "--yes"])
+        .code(0)
+        .stdout_has("^ publish 1.0.2 (from 1.0.1, revision bump)")
+        .stderr_has("Rollback complete: 1.0.2 publishes the code of 1.0.0.");
+    assert_eq!(d.published(), ["1.0.2", "1.0.1", "1.0.0"]);
+    let (_, answer) = d.emulator.call(
+        "POST",
+        "/v1/algo/demo/hello_world/1.0.2",
+        Some(KEY),
+        Some(serde_json::json!("Ada")),
+    );
+    assert_eq!(answer["result"], "Hello, Ada!", "{answer}");
+    let history: serde_json::Value =
+        serde_json::from_str(&d.run(&["history", "--format", "json"]).stdout).unwrap();
+    assert_eq!(history["versions"][0]["rollback_of"], "1.0.0", "{history}");
+
+    // The plan says what happened and what publishing HEAD again needs.
+    d.run(&["plan", "--detailed-exitcode"])
+        .code(0)
+        .stdout_has("the newest published version 1.0.2 is a rollback to 1.0.0")
+        .stdout_has("needs semantic_version 1.0.3");
+    // The next publish replaces the rollback commit.
+    bump_from(&d, "1.0.1", "1.0.3", "Hi, Ada!", "Hey, Ada!");
+    d.run(&["apply", "--yes", "--push"]).code(0);
+    assert_eq!(d.published()[0], "1.0.3");
 }

@@ -30,7 +30,13 @@ pub struct Live {
     /// The declared version is published from another commit that deploys the same code as
     /// the deploy commit (they differ only in the manifest): nothing to push or publish.
     pub declared_same_code: bool,
+    /// The remote `master` is a rollback commit algodeploy made (`algodeploy rollback`) on top
+    /// of commits the deploy commit contains: the next publish replaces it (with a lease).
+    pub master_is_rollback: bool,
 }
+
+/// What `rollback` writes at the start of a rollback's release notes.
+pub const ROLLBACK_NOTE: &str = "Rollback to ";
 
 /// Why no plan can be made: a precondition the user must fix (exit 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +153,7 @@ fn update_request(desired: &Values, changes: &[Change]) -> Value {
 
 /// The publish request (NOTES.md section 12: `version_type` plus the declared
 /// `semantic_version` and `git_hash`, callability in `settings`).
-fn publish_request(
+pub fn publish_request(
     bump: Bump,
     to: Version,
     commit: &str,
@@ -261,6 +267,30 @@ pub fn plan(
             }
             pending.push(message);
         }
+        // A newer version is live (a rollback, or a publish from elsewhere): say so, and what
+        // publishing this code again needs.
+        if let Some(newest) = latest
+            && newest.version > declared
+        {
+            let what = match newest
+                .release_notes
+                .as_deref()
+                .and_then(|n| n.strip_prefix(ROLLBACK_NOTE))
+            {
+                Some(rest) => format!(
+                    "a rollback to {}",
+                    rest.split(|c: char| c.is_whitespace() || c == ':')
+                        .next()
+                        .unwrap_or("")
+                ),
+                None => format!("built from {}", short(&newest.commit)),
+            };
+            pending.push(format!(
+                "the newest published version {} is {what}; publishing {deployed} again needs semantic_version {} (next: {next})",
+                newest.version,
+                newest.version.bumped(Bump::Revision)
+            ));
+        }
         // Callability changes only with a publish, and only with a major one.
         let live_callability = live
             .algorithm
@@ -331,7 +361,9 @@ pub fn plan(
         if !pushed {
             let lease = match &live.remote_master {
                 Some(master) if !live.master_in_head => {
-                    if live.master_is_starter && live.published.is_empty() {
+                    if (live.master_is_starter && live.published.is_empty())
+                        || live.master_is_rollback
+                    {
                         Some(master.clone())
                     } else {
                         return Err(if source.whole {

@@ -25,7 +25,9 @@ mod markdown;
 mod model;
 mod render;
 
-pub use compute::{Conflict, Live, Options, live_digest, manifest_digest, plan};
+pub use compute::{
+    Conflict, Live, Options, ROLLBACK_NOTE, live_digest, manifest_digest, plan, publish_request,
+};
 pub use markdown::cell as markdown_cell;
 pub use model::*;
 pub use render::{Line, LineKind};

@@ -23,8 +23,7 @@ struct Entry {
     rollback_of: Option<String>,
 }
 
-/// What a rollback writes at the start of its release notes.
-pub(super) const ROLLBACK_NOTE: &str = "Rollback to ";
+use crate::plan::ROLLBACK_NOTE;
 
 pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);

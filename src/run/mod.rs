@@ -32,6 +32,7 @@ mod history_cmd;
 mod import_cmd;
 mod load;
 mod plan_cmd;
+mod rollback_cmd;
 mod saved;
 mod session;
 
@@ -40,6 +41,7 @@ pub use destroy_cmd::destroy_command;
 pub use history_cmd::history_command;
 pub use import_cmd::import_command;
 pub use plan_cmd::plan_command;
+pub use rollback_cmd::rollback_command;
 pub use saved::show_command;
 
 use load::{load_all, load_selected};
