@@ -115,7 +115,7 @@ def legacy():
 
     @check("update() of 2.0.5 sends a form-encoded body: refused as malformed JSON, nothing changes")
     def _():
-        # Upstream bug (NOTES.md section 9): requests form-encodes the dict. The emulator
+        # Upstream bug (README, "Where the official client and the OpenAPI spec disagree"): requests form-encodes the dict. The emulator
         # answers 400 code 2013 and keeps the algorithm as it was.
         try:
             algo.update(details={"label": "Changed"}, settings=SETTINGS)

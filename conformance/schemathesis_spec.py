@@ -1,6 +1,6 @@
 """Write the copy of Algorithmia's spec that schemathesis runs against.
 
-Three changes, each a decision recorded in README or NOTES.md section 12:
+Three changes, each a decision recorded in README or docs/api/decisions.md:
 - `marker` and `next_link` of the paged lists are nullable: on the last page they are `null`,
   as Algorithmia's docs show, though the spec types them as plain strings.
 - only the operations the emulator implements are kept (the spec describes the whole platform).

@@ -1,8 +1,8 @@
 //! The HTTP client for Algorithmia's management API: one method per endpoint, private wire
-//! types written from `../shared/api/openapispec.yml` (never shared with the emulator), and one
+//! types written from `docs/api/openapispec.yml` (never shared with the emulator), and one
 //! choke point ([`Client::send`]) that turns every non-2xx answer into a typed [`ApiError`].
 //!
-//! Readers are lenient where the real service was (NOTES.md section 12): `{"error":"text"}`,
+//! Readers are lenient where the real service was (`docs/api/decisions.md`): `{"error":"text"}`,
 //! a bare `{code,message}`, or a proxy's HTML page all become an error with the status and a
 //! short, sanitised excerpt. The key goes only in the `Authorization` header, to the configured
 //! origin; redirects are not followed.

@@ -51,7 +51,7 @@ fn official_generated_client_1_5_5_deserializes_every_answer() {
 /// pinned to a seeded algorithm so that requests reach the logic rather than a 403. Checked:
 /// no 5xx, response bodies match the spec's schemas, content types match. Not checked:
 /// `status_code_conformance`, because the spec lists too few statuses (getAlgorithm lists only
-/// 200, though the real service answered 403 and 404: NOTES.md section 6).
+/// 200, though the real service answered 403 and 404: the spec's notes).
 #[test]
 fn schemathesis_finds_no_schema_violations() {
     let emulator = Emulator::start(&[]);
@@ -75,7 +75,7 @@ fn schemathesis_finds_no_schema_violations() {
     let bin = venv("schemathesis");
     let prepared = Command::new(bin.join("python"))
         .arg(repo_root().join("conformance/schemathesis_spec.py"))
-        .arg(repo_root().join("../shared/api/openapispec.yml"))
+        .arg(repo_root().join("docs/api/openapispec.yml"))
         .arg(&spec)
         .output()
         .unwrap();

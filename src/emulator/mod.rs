@@ -2,7 +2,7 @@
 //! clients work against it. One listener serves three things:
 //!
 //! - `/v1/...`: the algorithm-management API (`api.rs`), written from
-//!   `../shared/api/openapispec.yml` and the decisions in `../shared/api/NOTES.md` section 12.
+//!   `docs/api/openapispec.yml` and the decisions in `docs/api/decisions.md`.
 //!   It shares no wire types with the client (`src/api.rs`), so a field-name mistake on one side
 //!   is caught by the other.
 //! - `/git/{owner}/{name}.git`: each algorithm's repository over git's smart HTTP protocol

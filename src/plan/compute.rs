@@ -1,5 +1,5 @@
 //! Computing a plan: desired against current, field by field ([`crate::fields::FIELDS`]),
-//! the version rules (NOTES.md section 12: one bump; callability only with a major), git
+//! the version rules (`docs/api/decisions.md`: one bump; callability only with a major), git
 //! (pushed or not, HEAD's build), and the exact request of each step. Pure: no IO.
 
 use serde_json::{Value, json};
@@ -151,7 +151,7 @@ fn update_request(desired: &Values, changes: &[Change]) -> Value {
     json!({"details": details, "settings": settings})
 }
 
-/// The publish request (NOTES.md section 12: `version_type` plus the declared
+/// The publish request (`docs/api/decisions.md`: `version_type` plus the declared
 /// `semantic_version` and `git_hash`, callability in `settings`).
 pub fn publish_request(
     bump: Bump,

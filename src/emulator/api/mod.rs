@@ -1,5 +1,5 @@
 //! The `/v1` algorithm-management API. Request parsing, rules and the JSON answers are written
-//! from the spec (`../shared/api/openapispec.yml`) and NOTES.md section 12, not from the
+//! from the spec (`docs/api/openapispec.yml`) and `docs/api/decisions.md`, not from the
 //! client: this module shares no types with `src/api.rs`.
 //!
 //! - this file: the error shape, authentication, routing, and the algorithm's own endpoints
@@ -9,7 +9,7 @@
 //! - `answers.rs`: the JSON objects answered.
 //!
 //! Where the official Python client and the spec disagree, this follows what the clients need
-//! to work unchanged (NOTES.md section 12): `source.scm.name` and `insights_enabled` are always
+//! to work unchanged (`docs/api/decisions.md`): `source.scm.name` and `insights_enabled` are always
 //! sent, every algorithm object has a top-level `id`, empty objects in bodies count as absent,
 //! a missing algorithm answers `No such algorithm`, and `marker` / `next_link` are `null` (not
 //! absent) on the last page.

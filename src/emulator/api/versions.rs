@@ -1,5 +1,5 @@
 //! Builds, versions and publishing: paging (markers, limits), builds and their logs, the
-//! versions list, publish with the version rules (NOTES.md section 12), compile, and the build a
+//! versions list, publish with the version rules (`docs/api/decisions.md`), compile, and the build a
 //! push starts.
 
 use super::*;
