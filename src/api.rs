@@ -682,6 +682,31 @@ impl Client {
         wire.into_current(&self.url(&path))
     }
 
+    /// The names of `owner`'s algorithms (`--prune`): the spec's array of `{algoname, …}`
+    /// (a `{results: [...]}` page is read too). Names that are not algorithm names are refused.
+    pub async fn list_algorithms(&self, owner: &str) -> Result<Vec<String>, ApiError> {
+        let path = format!("/users/{owner}/algorithms");
+        let value: Value = self.read(&path, &[]).await?;
+        let items = match &value {
+            Value::Array(items) => items.clone(),
+            other => other["results"].as_array().cloned().unwrap_or_default(),
+        };
+        let url = self.url(&path);
+        items
+            .iter()
+            .map(|item| {
+                let name = item["algoname"].as_str().unwrap_or("");
+                let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if valid {
+                    Ok(name.to_string())
+                } else {
+                    Err(bad_value(&url, "an algorithm's `algoname`", name))
+                }
+            })
+            .collect()
+    }
+
     /// Delete the algorithm (`destroy`). Its repository, builds and versions go with it.
     pub async fn delete(&self, owner: &str, name: &str) -> Result<(), ApiError> {
         let path = format!("/algorithms/{owner}/{name}");

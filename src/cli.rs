@@ -202,6 +202,10 @@ pub struct PlanOptions {
     /// Only shard I of N: a fixed partition of the manifests by algorithm name, for CI matrices
     #[arg(long, value_name = "I/N", value_parser = clap::value_parser!(crate::select::Shard))]
     pub shard: Option<crate::select::Shard>,
+    /// Also plan (apply: delete) the algorithms of the run's owners that no manifest declares;
+    /// not with --changed-since or --shard
+    #[arg(long, conflicts_with_all = ["changed_since", "shard"])]
+    pub prune: bool,
     /// How many algorithms to plan (and apply) at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
@@ -267,6 +271,9 @@ pub struct ApplyArgs {
     /// Start no new algorithm after the first failure (those running finish)
     #[arg(long)]
     pub fail_fast: bool,
+    /// With --prune, also delete algorithms that have published versions
+    #[arg(long)]
+    pub delete_published: bool,
     /// How long to wait for HEAD's build, such as 90s or 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub build_timeout: std::time::Duration,

@@ -508,3 +508,71 @@ fn a_folder_rolls_back_and_its_next_publish_fast_forwards_past_the_rollback() {
     assert_eq!(published(&d, "beta")[0], "1.0.3");
     assert_ne!(remote_master(&d, "beta"), rolled);
 }
+
+#[test]
+fn prune_lists_and_deletes_algorithms_no_manifest_declares() {
+    let d = monorepo();
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    // Two algorithms nobody declares: one never published, one published.
+    for name in ["stray", "retired"] {
+        let (status, _) = d.emulator.create(name);
+        assert!((200..300).contains(&status));
+    }
+    let (status, answer) = d.emulator.call(
+        "POST",
+        "/v1/algorithms/demo/retired/versions",
+        Some(KEY),
+        Some(serde_json::json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "major"}})),
+    );
+    assert!((200..300).contains(&status), "{answer}");
+
+    d.run(&["plan", "algorithms", "--prune"])
+        .code(0)
+        .stdout_has("- destroy demo/stray: no published versions")
+        .stdout_has("- destroy demo/retired: published versions 1.0.0")
+        .stdout_has("2 to destroy");
+    let plan = json(&d.run(&["plan", "algorithms", "--prune", "--format", "json"]));
+    let pruned: Vec<&str> = plan["prune"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["algorithm"].as_str().unwrap())
+        .collect();
+    assert_eq!(pruned.len(), 2, "{plan}");
+    // A partial selection would take everything else for orphans.
+    d.run(&["plan", "algorithms", "--prune", "--changed-since", "HEAD"])
+        .code(64);
+    d.run(&["plan", "algorithms", "--prune", "--shard", "1/2"])
+        .code(64);
+
+    d.clear_log();
+    d.run(&["apply", "algorithms", "--prune", "--yes"])
+        .code(4)
+        .stderr_has("demo/retired has published versions (1.0.0)");
+    assert!(d.writes().is_empty(), "{:?}", d.writes());
+    d.run(&[
+        "apply",
+        "algorithms",
+        "--prune",
+        "--yes",
+        "--delete-published",
+    ])
+    .code(0)
+    .stderr_has("demo/stray: destroyed");
+    for (name, expected) in [
+        ("stray", 404),
+        ("retired", 404),
+        ("alpha", 200),
+        ("beta", 200),
+    ] {
+        let (status, _) = d.emulator.call(
+            "GET",
+            &format!("/v1/algorithms/demo/{name}"),
+            Some(KEY),
+            None,
+        );
+        assert_eq!(status, expected, "{name}");
+    }
+    d.run(&["plan", "algorithms", "--prune", "--detailed-exitcode"])
+        .code(0);
+}

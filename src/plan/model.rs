@@ -208,6 +208,25 @@ pub struct Summary {
     pub test: usize,
     pub publish: usize,
     pub unchanged: usize,
+    /// Algorithms `--prune` deletes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub destroy: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// An algorithm of an owner in the run that no manifest declares (`--prune`): `apply --prune`
+/// deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Orphan {
+    /// `owner/name`.
+    pub algorithm: String,
+    pub owner: String,
+    pub name: String,
+    /// Its published versions, newest first (their callers break when it is deleted).
+    pub published: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +237,9 @@ pub struct Plan {
     #[serde(default)]
     pub made_in: String,
     pub algorithms: Vec<AlgorithmPlan>,
+    /// `--prune`: algorithms no manifest declares, deleted by `apply --prune`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<Orphan>,
     pub summary: Summary,
 }
 
@@ -243,12 +265,20 @@ impl Plan {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             made_in,
             algorithms,
+            prune: Vec::new(),
             summary,
         }
     }
 
+    /// The plan with the algorithms `--prune` deletes.
+    pub fn with_prune(mut self, prune: Vec<Orphan>) -> Plan {
+        self.summary.destroy = prune.len();
+        self.prune = prune;
+        self
+    }
+
     pub fn has_changes(&self) -> bool {
-        self.algorithms.iter().any(AlgorithmPlan::has_changes)
+        self.algorithms.iter().any(AlgorithmPlan::has_changes) || !self.prune.is_empty()
     }
 
     /// Whether `text` is a saved plan (rather than a manifest): JSON with a `format_version`

@@ -272,6 +272,25 @@ impl Plan {
             }
             out.extend(algorithm.lines());
         }
+        for orphan in &self.prune {
+            out.push(line(LineKind::Plain, String::new()));
+            out.push(line(
+                LineKind::Heading,
+                format!("{} (no manifest declares it)", orphan.algorithm),
+            ));
+            let published = if orphan.published.is_empty() {
+                "no published versions".to_string()
+            } else {
+                format!(
+                    "published versions {} (their callers break; needs --delete-published)",
+                    orphan.published.join(", ")
+                )
+            };
+            out.push(line(
+                LineKind::Removed,
+                format!("  - destroy {}: {published}", orphan.algorithm),
+            ));
+        }
         out.push(line(LineKind::Plain, String::new()));
         let s = &self.summary;
         let waiting = self
@@ -281,8 +300,16 @@ impl Plan {
             .count();
         let text = if self.has_changes() {
             format!(
-                "Plan: {} to create, {} to update, {} to push, {} to publish.",
-                s.create, s.update, s.push, s.publish
+                "Plan: {} to create, {} to update, {} to push, {} to publish{}.",
+                s.create,
+                s.update,
+                s.push,
+                s.publish,
+                if s.destroy > 0 {
+                    format!(", {} to destroy", s.destroy)
+                } else {
+                    String::new()
+                }
             )
         } else if waiting > 0 {
             let who = if waiting == 1 {

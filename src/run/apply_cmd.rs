@@ -38,7 +38,17 @@ pub(super) fn confirm(yes: bool) -> Result<(), Error> {
 /// What apply can know before its first write: every push it needs is allowed, and (with
 /// `--push`, when an algorithm is created) git can reach the git host with the key. Dirty
 /// trees, version rules, stale plans and locks were checked while planning.
-fn preflight(plan: &Plan, push: bool) -> Result<(), Error> {
+fn preflight(plan: &Plan, push: bool, delete_published: bool) -> Result<(), Error> {
+    if let Some(orphan) = plan
+        .prune
+        .iter()
+        .find(|o| !o.published.is_empty() && !delete_published)
+    {
+        return Err(Error::HasPublished {
+            algorithm: orphan.algorithm.clone(),
+            versions: orphan.published.clone(),
+        });
+    }
     if push {
         return Ok(());
     }
@@ -153,7 +163,14 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
                 out(&paint(&saved, color))?;
             }
             step_summary(&saved, Some(file));
-            preflight(&saved, args.push)?;
+            if saved.prune != fresh.prune {
+                return Err(Error::Stale {
+                    reasons: vec![
+                        "the algorithms to prune are not what the plan lists (an algorithm was created, deleted or published since)".into(),
+                    ],
+                });
+            }
+            preflight(&saved, args.push, args.delete_published)?;
             (prepared, saved, indices, connection, locks)
         }
         None => {
@@ -175,7 +192,12 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
                 out(&paint(&plan, color))?;
             }
             step_summary(&plan, None);
-            preflight(&plan, args.push)?;
+            if !plan.prune.is_empty() && !failures.is_empty() {
+                // Pruning needs every manifest planned: one that failed may declare an
+                // algorithm that would look orphaned.
+                return Err(Error::combine(failures).expect("failures"));
+            }
+            preflight(&plan, args.push, args.delete_published)?;
             if plan.has_changes() {
                 confirm(args.yes)?;
             }
@@ -194,6 +216,34 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
         &prepared,
         &indices,
     ))?;
+    // Pruning comes after the algorithms that stay (a failure among them stops it).
+    let mut pruned = Vec::new();
+    if !plan.prune.is_empty() {
+        let ok = ended.iter().all(|e| matches!(e, Ended::Applied(_)));
+        for orphan in &plan.prune {
+            if !ok || apply::INTERRUPTED.load(Ordering::SeqCst) != 0 {
+                pruned.push((orphan.algorithm.clone(), "not started".to_string()));
+                continue;
+            }
+            match session.block(connection.client.delete(&orphan.owner, &orphan.name))? {
+                Ok(()) => {
+                    eprintln!("{}: destroyed (no manifest declares it)", orphan.algorithm);
+                    pruned.push((orphan.algorithm.clone(), "destroyed".to_string()));
+                }
+                Err(source) => {
+                    let error = Error::Api {
+                        algorithm: orphan.algorithm.clone(),
+                        source: Box::new(source),
+                    };
+                    pruned.push((
+                        orphan.algorithm.clone(),
+                        format!("failed ({}, exit {})", error.code(), error.exit_code()),
+                    ));
+                    failures.push(error);
+                }
+            }
+        }
+    }
     let mut table = Vec::new();
     for (algorithm, ended) in plan.algorithms.iter().zip(ended) {
         let result = match ended {
@@ -217,6 +267,7 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
         };
         table.push((algorithm.algorithm.clone(), result));
     }
+    table.extend(pruned);
     let failure = Error::combine(failures);
     let s = &plan.summary;
     match args.format {
@@ -236,8 +287,16 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             }
             if failure.is_none() && plan.has_changes() {
                 eprintln!(
-                    "Apply complete: {} created, {} updated, {} pushed, {} published.",
-                    s.create, s.update, s.push, s.publish
+                    "Apply complete: {} created, {} updated, {} pushed, {} published{}.",
+                    s.create,
+                    s.update,
+                    s.push,
+                    s.publish,
+                    if s.destroy > 0 {
+                        format!(", {} destroyed", s.destroy)
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }

@@ -490,5 +490,63 @@ pub(super) async fn make_plans(
     let made_in = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    (Plan::new(plans, made_in), indices, failures)
+    let mut plan = Plan::new(plans, made_in);
+    if options.prune {
+        match orphans(connection, prepared).await {
+            Ok(orphans) => plan = plan.with_prune(orphans),
+            Err(e) => failures.push(e),
+        }
+    }
+    (plan, indices, failures)
+}
+
+/// `--prune`: every algorithm of the run's owners that no manifest of the run declares, with
+/// its published versions.
+async fn orphans(
+    connection: &Connection,
+    prepared: &[Prepared],
+) -> Result<Vec<crate::plan::Orphan>, Error> {
+    let declared: std::collections::BTreeSet<(String, String)> = prepared
+        .iter()
+        .map(|p| {
+            (
+                p.loaded.manifest.owner.clone(),
+                p.loaded.manifest.name.clone(),
+            )
+        })
+        .collect();
+    let owners: std::collections::BTreeSet<&String> = declared.iter().map(|(o, _)| o).collect();
+    let mut orphans = Vec::new();
+    for owner in owners {
+        let api = |source| Error::Api {
+            algorithm: format!("{owner}/*"),
+            source: Box::new(source),
+        };
+        let names = connection
+            .client
+            .list_algorithms(owner)
+            .await
+            .map_err(api)?;
+        for name in names {
+            if declared.contains(&(owner.clone(), name.clone())) {
+                continue;
+            }
+            let mut versions: Vec<crate::version::Version> = connection
+                .client
+                .published_versions(owner, &name)
+                .await
+                .map_err(api)?
+                .iter()
+                .map(|v| v.version)
+                .collect();
+            versions.sort_by_key(|v| std::cmp::Reverse(*v));
+            orphans.push(crate::plan::Orphan {
+                algorithm: format!("{owner}/{name}"),
+                owner: owner.clone(),
+                name,
+                published: versions.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
+    Ok(orphans)
 }

@@ -59,6 +59,7 @@ fn rollback_inner(
         skip_smoke_test: false,
         changed_since: None,
         shard: None,
+        prune: false,
         parallelism: 1,
     };
     // The deploy source is derived as for a plan: in a monorepo the commits of earlier
