@@ -171,9 +171,13 @@ pub struct ApiArgs {
     /// https://api.algorithmia.com]
     #[arg(long, value_name = "URL")]
     pub api: Option<String>,
-    /// Profile in ~/.algorithmia/config [default: default]
+    /// Profile in ~/.algorithmia/config [default: default, or the environment's `profile`]
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// The environment of the manifests to use (`environments.NAME`): its overrides, its
+    /// profile, its own record and lock
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
     /// Give up on the whole run after this long, such as 15m (nothing can hang a pipeline)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<std::time::Duration>,

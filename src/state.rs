@@ -89,17 +89,33 @@ impl std::error::Error for StateError {
     }
 }
 
-/// Where the record of `manifest` lives.
+/// The environment (`--env`) this process works in: each has its own records and locks.
+static ENVIRONMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Set once, at the start of a command, when `--env` is given.
+pub fn set_environment(name: &str) {
+    let _ = ENVIRONMENT.set(name.to_string());
+}
+
+/// `.NAME` for the environment in force, else nothing.
+fn environment_suffix() -> String {
+    ENVIRONMENT
+        .get()
+        .map_or_else(String::new, |name| format!(".{name}"))
+}
+
+/// Where the record of `manifest` lives (per environment: `state.staging.json`).
 pub fn path_for(manifest: &Path) -> PathBuf {
     let folder = manifest.parent().unwrap_or(Path::new(""));
     let file = manifest.file_name().map_or_else(
         || "algorithm.yaml".into(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let env = environment_suffix();
     let name = if file == "algorithm.yaml" {
-        "state.json".to_string()
+        format!("state{env}.json")
     } else {
-        format!("{file}.state.json")
+        format!("{file}{env}.state.json")
     };
     folder.join(DIR).join(name)
 }
@@ -209,7 +225,7 @@ pub fn lock(
     manifest: &Path,
     wait: std::time::Duration,
 ) -> std::io::Result<Result<std::fs::File, (PathBuf, String)>> {
-    let path = folder(manifest)?.join("lock");
+    let path = folder(manifest)?.join(format!("lock{}", environment_suffix()));
     let file = open_own(
         &path,
         std::fs::OpenOptions::new()

@@ -8,6 +8,7 @@ mod conformance;
 mod contract;
 mod deploy;
 mod emulator;
+mod environments;
 mod folders;
 mod fuzz;
 mod hardening;

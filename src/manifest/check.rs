@@ -11,6 +11,7 @@ use super::{
 use crate::diagnostic::Diagnostic;
 use crate::yaml::{self, Key, Node, Span, Value};
 
+mod environments;
 mod repository;
 
 /// The longest `details.label` or `details.tagline` accepted.
@@ -25,6 +26,14 @@ pub(crate) const TOP_KEYS: &[(&str, bool)] = &[
     ("settings", true),
     ("version_info", true),
     ("repository", false),
+    ("environments", false),
+];
+pub(crate) const ENVIRONMENT_KEYS: &[(&str, bool)] = &[
+    ("profile", false),
+    ("owner", false),
+    ("details", false),
+    ("settings", false),
+    ("version_info", false),
 ];
 pub(crate) const REPOSITORY_KEYS: &[(&str, bool)] = &[("root", false), ("include", false)];
 pub(crate) const INCLUDE_KEYS: &[(&str, bool)] = &[("from", true), ("to", true)];
@@ -73,20 +82,31 @@ pub fn check(path: &Path, bytes: &[u8], repo_root: &Path) -> Result<Loaded, Vec<
             return Err(vec![d]);
         }
     };
+    // `environments` is checked apart: each environment's overrides are merged over the rest
+    // and the result is checked like a manifest of its own (problems keep their positions).
+    let (base, environments) = environments::split(&root);
     let mut walk = Walk {
         diagnostics: Vec::new(),
         summary_file_span: None,
     };
-    let manifest = walk.manifest(&root, path, repo_root);
+    let manifest = walk.manifest(&base, path, repo_root);
+    let merged = environments.map(|node| walk.environments(&base, node, path, repo_root));
     let mut diagnostics = walk.diagnostics;
     diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
-    match manifest {
-        Some((manifest, summary)) if diagnostics.is_empty() => Ok(Loaded {
+    diagnostics.dedup_by(|a, b| a.span == b.span && a.message == b.message);
+    let merged = match merged {
+        None => Some(std::collections::BTreeMap::new()),
+        Some(envs) => envs,
+    };
+    match (manifest, merged) {
+        (Some((manifest, summary)), Some(envs)) if diagnostics.is_empty() => Ok(Loaded {
             path: path.to_path_buf(),
             manifest,
             summary,
             source: String::from_utf8_lossy(bytes).into_owned(),
             summary_file_span: walk.summary_file_span,
+            environments: envs,
+            environment: None,
         }),
         _ => Err(diagnostics),
     }
@@ -166,6 +186,8 @@ impl Walk {
                 settings,
                 version_info,
                 repository: repository?,
+                // Environments are checked and kept apart (`Loaded::environments`).
+                environments: None,
             },
             summary,
         ))

@@ -18,7 +18,8 @@ mod load;
 
 #[cfg(test)]
 pub(crate) use check::{
-    DETAILS_KEYS, INCLUDE_KEYS, REPOSITORY_KEYS, SETTINGS_KEYS, TOP_KEYS, VERSION_KEYS,
+    DETAILS_KEYS, ENVIRONMENT_KEYS, INCLUDE_KEYS, REPOSITORY_KEYS, SETTINGS_KEYS, TOP_KEYS,
+    VERSION_KEYS,
 };
 pub use check::{check, looks_like_api_key};
 pub use load::{MANIFEST_NAME, discover, load, load_at_commit, load_paths, tracked_summary};
@@ -120,6 +121,29 @@ pub struct Manifest {
     /// API). Default: the manifest's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Repository>,
+    /// Named environments (`--env NAME`): each overrides `owner`, `details`, `settings` and
+    /// `version_info` fields (deep-merged over the ones above) and may name a profile of
+    /// `~/.algorithmia/config` (its API, key and CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, EnvironmentOverride>>")]
+    pub environments: Option<std::collections::BTreeMap<String, EnvironmentOverride>>,
+}
+
+/// One environment's overrides (deep-merged over the manifest's own values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentOverride {
+    /// The profile of `~/.algorithmia/config` this environment deploys with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_info: Option<serde_json::Value>,
 }
 
 /// What the algorithm's git repository is made of: a folder of this git repository (`root`),
@@ -270,6 +294,31 @@ pub struct Loaded {
     /// Where `details.summary_file`'s value is, for diagnostics about the file found later
     /// (not tracked, not in HEAD).
     pub summary_file_span: Option<Span>,
+    /// Each environment's merged manifest, checked like the base.
+    pub environments: std::collections::BTreeMap<String, DeployEnvironment>,
+    /// The environment this manifest was selected for (`--env`), if any.
+    pub environment: Option<String>,
+}
+
+/// One environment of a manifest (`environments.NAME`), merged and checked.
+#[derive(Debug, Clone)]
+pub struct DeployEnvironment {
+    pub profile: Option<String>,
+    pub manifest: Manifest,
+    pub summary: Option<String>,
+}
+
+impl Loaded {
+    /// This manifest as environment `name` deploys it.
+    pub fn for_environment(&self, name: &str) -> Option<Loaded> {
+        let env = self.environments.get(name)?;
+        Some(Loaded {
+            manifest: env.manifest.clone(),
+            summary: env.summary.clone(),
+            environment: Some(name.to_string()),
+            ..self.clone()
+        })
+    }
 }
 
 /// The JSON Schema (2020-12) of `algorithm.yaml`.
@@ -322,6 +371,10 @@ mod tests {
             properties(&schema, Some("Repository"))
         );
         assert_eq!(table(INCLUDE_KEYS), properties(&schema, Some("Include")));
+        assert_eq!(
+            table(ENVIRONMENT_KEYS),
+            properties(&schema, Some("EnvironmentOverride"))
+        );
     }
 
     #[test]

@@ -315,9 +315,18 @@ pub fn plan(
                 Some(v) => format!(
                     "semantic_version {declared} is not one bump above the latest published version {v}"
                 ),
-                None => format!("semantic_version {declared} cannot be the first version"),
+                None => format!(
+                    "semantic_version {declared} cannot be the first version: the platform starts at 1.0.0, 0.1.0 or 0.0.1"
+                ),
             };
-            return Err(conflict(message, format!("valid versions now: {next}")));
+            let hint = if latest_version.is_none() && loaded.environment.is_some() {
+                format!(
+                    "valid versions now: {next}; a new environment's cluster starts over: give the environment its own `version_info.semantic_version`"
+                )
+            } else {
+                format!("valid versions now: {next}")
+            };
+            return Err(conflict(message, hint));
         };
         if let Some(done) = head_published {
             return Err(conflict(
@@ -436,6 +445,7 @@ pub fn plan(
         owner: m.owner.clone(),
         name: m.name.clone(),
         manifest: crate::diagnostic::display_path(&loaded.path),
+        environment: loaded.environment.clone(),
         version: declared,
         published_from: already.map(|p| p.commit.clone()),
         steps,

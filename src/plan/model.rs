@@ -173,6 +173,9 @@ pub struct AlgorithmPlan {
     pub name: String,
     /// The manifest's path as given (relative to `Plan::made_in` when relative).
     pub manifest: String,
+    /// The environment (`--env`) the manifest was planned for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// The declared `version_info.semantic_version`.
     pub version: Version,
     /// The commit the declared version is already published from, if it is.

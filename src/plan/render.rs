@@ -103,9 +103,13 @@ fn change_lines(out: &mut Vec<Line>, change: &Change, kind: LineKind, labels: (&
 impl AlgorithmPlan {
     pub fn lines(&self) -> Vec<Line> {
         let mut out = Vec::new();
+        let env = self
+            .environment
+            .as_deref()
+            .map_or_else(String::new, |e| format!(" [{e}]"));
         out.push(line(
             LineKind::Heading,
-            format!("{} ({})", self.algorithm, self.manifest),
+            format!("{} ({}){env}", self.algorithm, self.manifest),
         ));
         let git = &self.git;
         let branch = git
@@ -361,6 +365,7 @@ mod tests {
                 owner: "demo".into(),
                 name: "hello".into(),
                 manifest: "hello/algorithm.yaml".into(),
+                environment: None,
                 version: Version::parse("1.2.0").unwrap(),
                 published_from: None,
                 steps: vec![

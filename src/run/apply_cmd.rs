@@ -147,7 +147,8 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             let saved = super::saved::read_plan_file(file)?;
             let paths = super::saved::plan_manifests(&saved, file)?;
             let loaded = load_all(&paths, color)?;
-            let connection = connect(&args.api)?;
+            let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
+            let connection = connect(&api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
             let (prepared, prepare_failures) = gather::prepare(loaded, &args.options, color);
             if let Some(error) = Error::combine(prepare_failures) {
@@ -175,13 +176,14 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
         }
         None => {
             let (loaded, invalid) = load_selected(&args.paths, Some(&args.options), color)?;
+            let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
             failures.extend(invalid);
             if loaded.is_empty()
                 && let Some(only) = Error::combine(std::mem::take(&mut failures))
             {
                 return Err(only);
             }
-            let connection = connect(&args.api)?;
+            let connection = connect(&api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
             let (prepared, prepare_failures) = gather::prepare(loaded, &args.options, color);
             failures.extend(prepare_failures);

@@ -24,6 +24,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("algorithm.yaml"));
     let loaded = load_all(std::slice::from_ref(&path), false)?;
+    let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
     let [loaded] = loaded.as_slice() else {
         return Err(Error::Usage {
             message: format!(
@@ -36,7 +37,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
     let (owner, name) = (&loaded.manifest.owner, &loaded.manifest.name);
     let algorithm = format!("{owner}/{name}");
     let manifest = crate::diagnostic::display_path(&loaded.path);
-    let client = connect(&args.api)?.client;
+    let client = connect(&api)?.client;
     let session = Session::new(args.api.timeout);
     let api = |source| Error::Api {
         algorithm: algorithm.clone(),

@@ -32,8 +32,11 @@ pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
         .clone()
         .unwrap_or_else(|| "algorithm.yaml".into());
     // A path that exists is a manifest (or a folder of one); otherwise OWNER/NAME.
+    let mut api = args.api.clone();
     let (owner, name, repo) = if Path::new(&target).exists() {
         let loaded = load_all(&[PathBuf::from(&target)], false)?;
+        let (loaded, with_env) = super::load::select_environment(loaded, &args.api)?;
+        api = with_env;
         let [loaded] = loaded.as_slice() else {
             return Err(Error::Usage {
                 message: format!(
@@ -63,7 +66,7 @@ pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
         }
     };
     let algorithm = format!("{owner}/{name}");
-    let client = connect(&args.api)?.client;
+    let client = connect(&api)?.client;
     let (found, published, builds) = Session::new(args.api.timeout).block(async {
         tokio::join!(
             client.algorithm(&owner, &name),

@@ -1,6 +1,7 @@
 //! Which manifests a run covers, loaded: `--changed-since`, `--shard`, invalid ones reported.
 
 use super::*;
+use crate::cli::ApiArgs;
 
 /// Load every manifest; report all problems (stderr) and stop before anything is sent.
 pub(super) fn load_all(paths: &[PathBuf], color: bool) -> Result<Vec<Loaded>, Error> {
@@ -127,4 +128,85 @@ pub(super) fn load_selected(
         diagnostics: diagnostics_json(&reports),
     };
     Ok((loaded, Some(invalid)))
+}
+
+/// The manifests as `--env` selects them, and the API arguments with the environment's
+/// profile: a manifest with environments needs `--env` (exit 64 listing them), an unknown
+/// name is exit 64 too, and every manifest of the run must agree on the profile.
+pub(super) fn select_environment(
+    loaded: Vec<Loaded>,
+    api: &ApiArgs,
+) -> Result<(Vec<Loaded>, ApiArgs), Error> {
+    let names = |l: &Loaded| {
+        l.environments
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let shown = |l: &Loaded| crate::diagnostic::display_path(&l.path);
+    let mut api = api.clone();
+    let Some(env) = api.env.clone() else {
+        if let Some(l) = loaded.iter().find(|l| !l.environments.is_empty()) {
+            return Err(Error::Usage {
+                message: format!(
+                    "`{}` declares environments ({}): choose one with --env NAME",
+                    shown(l),
+                    names(l)
+                ),
+            });
+        }
+        return Ok((loaded, api));
+    };
+    state::set_environment(&env);
+    let mut selected = Vec::new();
+    let mut profiles = std::collections::BTreeSet::new();
+    for l in loaded {
+        if l.environments.is_empty() {
+            return Err(Error::Usage {
+                message: format!(
+                    "`{}` declares no environments; --env {env} applies to manifests that do",
+                    shown(&l)
+                ),
+            });
+        }
+        let Some(chosen) = l.for_environment(&env) else {
+            return Err(Error::Usage {
+                message: format!(
+                    "`{}` has no environment `{env}` (it has: {})",
+                    shown(&l),
+                    names(&l)
+                ),
+            });
+        };
+        if let Some(profile) = l.environments[&env].profile.clone() {
+            profiles.insert(profile);
+        }
+        selected.push(chosen);
+    }
+    match (profiles.len(), &api.profile) {
+        (0, _) => {}
+        (1, None) => {
+            api.profile = profiles.into_iter().next();
+            if api.api.is_none() && std::env::var_os("ALGORITHMIA_API").is_some() {
+                eprintln!(
+                    "warning: ALGORITHMIA_API overrides the api_server of profile `{}` that environment `{env}` names",
+                    api.profile.as_deref().unwrap_or_default()
+                );
+            }
+        }
+        (1, Some(given)) if profiles.contains(given) => {}
+        (_, given) => {
+            return Err(Error::Usage {
+                message: format!(
+                    "environment `{env}` names the profiles {} across these manifests{}; deploy them in separate runs",
+                    profiles.into_iter().collect::<Vec<_>>().join(", "),
+                    given
+                        .as_ref()
+                        .map_or_else(String::new, |g| format!(" and --profile is {g}"))
+                ),
+            });
+        }
+    }
+    Ok((selected, api))
 }

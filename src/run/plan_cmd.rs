@@ -63,13 +63,14 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
 fn plan_inner(args: &PlanArgs, color: bool) -> Result<(Plan, Vec<Error>), Error> {
     watchdog(args.api.timeout);
     let (loaded, invalid) = load_selected(&args.paths, Some(&args.options), color)?;
+    let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
     let mut failures: Vec<Error> = invalid.into_iter().collect();
     if loaded.is_empty()
         && let Some(only) = Error::combine(std::mem::take(&mut failures))
     {
         return Err(only);
     }
-    let connection = connect(&args.api)?;
+    let connection = connect(&api)?;
     let (prepared, prepare_failures) = gather::prepare(loaded, &args.options, color);
     failures.extend(prepare_failures);
     let session = Session::new(args.api.timeout);

@@ -41,6 +41,7 @@ fn rollback_inner(
         .clone()
         .unwrap_or_else(|| PathBuf::from("algorithm.yaml"));
     let loaded = load_all(std::slice::from_ref(&path), color)?;
+    let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
     if loaded.len() != 1 {
         return Err(Error::Usage {
             message: format!(
@@ -50,7 +51,7 @@ fn rollback_inner(
             ),
         });
     }
-    let connection = connect(&args.api)?;
+    let connection = connect(&api)?;
     let _locks = lock_all(&loaded, std::time::Duration::ZERO)?;
     let options = PlanOptions {
         allow_dirty: true,
@@ -221,6 +222,7 @@ fn rollback_inner(
         owner: owner.clone(),
         name: name.clone(),
         manifest: crate::diagnostic::display_path(&p.loaded.path),
+        environment: p.loaded.environment.clone(),
         version: next,
         published_from: None,
         steps,
