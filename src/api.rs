@@ -707,6 +707,79 @@ impl Client {
             .collect()
     }
 
+    /// The algorithm's secrets (`GET /v1/algorithms/{id}/secrets`): names, never values. The
+    /// spec's `{results: [...]}`, or `{secrets: [...]}` as the real service answered.
+    pub async fn secrets(
+        &self,
+        algorithm_id: &str,
+    ) -> Result<Vec<crate::current::LiveSecret>, ApiError> {
+        let path = format!("/algorithms/{algorithm_id}/secrets");
+        let value: Value = self.read(&path, &[]).await?;
+        let items = value["results"]
+            .as_array()
+            .or_else(|| value["secrets"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        let url = self.url(&path);
+        items
+            .iter()
+            .map(|item| {
+                let id = item["id"].as_str().unwrap_or("");
+                let key = item["secret_key"].as_str().unwrap_or("");
+                let valid = !id.is_empty()
+                    && id.len() <= 100
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                if !valid {
+                    return Err(bad_value(&url, "a secret's `id`", id));
+                }
+                Ok(crate::current::LiveSecret {
+                    id: id.to_string(),
+                    name: crate::sanitize::line(key, Some(&self.key), 128),
+                })
+            })
+            .collect()
+    }
+
+    /// The secret provider to create secrets with: the default one, else the first
+    /// (`GET /v1/secret-provider`, as the official client does).
+    pub async fn secret_provider(&self) -> Result<Option<String>, ApiError> {
+        let value: Value = self.read("/secret-provider", &[]).await?;
+        let list = value["results"]
+            .as_array()
+            .or_else(|| value.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let chosen = list
+            .iter()
+            .find(|p| p["is_default"] == true)
+            .or_else(|| list.first());
+        Ok(chosen.and_then(|p| p["id"].as_str()).map(str::to_owned))
+    }
+
+    /// Create (`secret_id` None) or edit a secret; `body` holds the value and is never logged.
+    pub async fn put_secret(
+        &self,
+        algorithm_id: &str,
+        secret_id: Option<&str>,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        match secret_id {
+            None => {
+                let path = format!("/algorithms/{algorithm_id}/secrets");
+                self.send("POST", &path, &[], Some(body)).await.map(|_| ())
+            }
+            Some(id) => {
+                let path = format!("/algorithms/{algorithm_id}/secrets/{id}");
+                self.send("PUT", &path, &[], Some(body)).await.map(|_| ())
+            }
+        }
+    }
+
+    pub async fn delete_secret(&self, algorithm_id: &str, secret_id: &str) -> Result<(), ApiError> {
+        let path = format!("/algorithms/{algorithm_id}/secrets/{secret_id}");
+        self.send("DELETE", &path, &[], None).await.map(|_| ())
+    }
+
     /// Delete the algorithm (`destroy`). Its repository, builds and versions go with it.
     pub async fn delete(&self, owner: &str, name: &str) -> Result<(), ApiError> {
         let path = format!("/algorithms/{owner}/{name}");

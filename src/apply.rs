@@ -187,15 +187,92 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
         algorithm: algorithm.to_string(),
         what,
     };
-    let mut algorithm_id = None;
+    let mut algorithm_id: Option<String> = None;
     // Whether this run created the algorithm (its repository then holds the starter commit).
     let mut created_here = false;
     // Whether "the build succeeded" was said (the test and the publish both wait for it).
     let mut announced = false;
     let mut version = None;
+    // The fingerprints of the secrets set so far (the previous record's, then this run's).
+    let mut secrets = ctx.previous.map(|r| r.secrets.clone()).unwrap_or_default();
+    let mut provider: Option<Option<String>> = None;
     for step in &plan.steps {
         check_interrupted()?;
         match step {
+            Step::Secret {
+                name: secret,
+                from_env,
+                change,
+                secret_id,
+                request,
+            } => {
+                let id = match &algorithm_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        let found = ctx
+                            .client
+                            .algorithm(owner, name)
+                            .await
+                            .map_err(|e| api_error(algorithm, e))?
+                            .ok_or_else(|| moved("it no longer exists".into()))?;
+                        algorithm_id = Some(found.id.clone());
+                        found.id
+                    }
+                };
+                if *change == crate::plan::SecretChange::Removed {
+                    if let Some(secret_id) = secret_id {
+                        ctx.client
+                            .delete_secret(&id, secret_id)
+                            .await
+                            .map_err(|e| api_error(algorithm, e))?;
+                    }
+                    secrets.remove(secret);
+                    ctx.reporter
+                        .line(&format!("{algorithm}: secret {secret} removed"));
+                    continue;
+                }
+                let value =
+                    crate::secrets::value(from_env).ok_or_else(|| Error::SecretMissing {
+                        algorithm: algorithm.to_string(),
+                        name: secret.clone(),
+                        from_env: from_env.clone(),
+                    })?;
+                let mut body = request.clone();
+                body["secret_value"] = value.clone().into();
+                body["owner_type"] = "algorithm".into();
+                body["owner_id"] = id.clone().into();
+                if secret_id.is_none() {
+                    if provider.is_none() {
+                        provider = Some(
+                            ctx.client
+                                .secret_provider()
+                                .await
+                                .map_err(|e| api_error(algorithm, e))?,
+                        );
+                    }
+                    if let Some(Some(p)) = &provider {
+                        body["provider_id"] = p.clone().into();
+                    }
+                }
+                ctx.client
+                    .put_secret(&id, secret_id.as_deref(), &body)
+                    .await
+                    .map_err(|e| api_error(algorithm, e))?;
+                let key =
+                    crate::secrets::machine_key(ctx.manifest).map_err(|source| Error::Io {
+                        path: state::path_for(ctx.manifest).display().to_string(),
+                        action: "read the fingerprint key beside",
+                        source,
+                    })?;
+                secrets.insert(
+                    secret.clone(),
+                    crate::secrets::fingerprint(&key, secret, &value),
+                );
+                ctx.reporter.line(&format!(
+                    "{algorithm}: secret {secret} {}",
+                    change.describe()
+                ));
+            }
             Step::Create { request, .. } => {
                 // Another run (another machine) may have created it since the plan.
                 if ctx
@@ -433,7 +510,9 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
             .map(|a| a.id)
             .unwrap_or_default(),
     };
-    Ok(record(ctx, plan, algorithm_id, version))
+    let mut record = record(ctx, plan, algorithm_id, version);
+    record.secrets = secrets;
+    Ok(record)
 }
 
 /// The last-applied record after this apply: the plan's desired fields, and the version with
@@ -462,6 +541,7 @@ fn record(
         version,
         commit,
         applied_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        secrets: ctx.previous.map(|p| p.secrets.clone()).unwrap_or_default(),
     }
 }
 

@@ -30,6 +30,13 @@ pub struct Published {
     pub sample_output: Option<String>,
 }
 
+/// A secret of the live algorithm: its id and the variable name (values are never read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSecret {
+    pub id: String,
+    pub name: String,
+}
+
 /// A build of one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Build {

@@ -42,6 +42,12 @@ pub enum Error {
         manifest: String,
         source: crate::deploy::DeployError,
     },
+    /// A secret's `from_env` variable is not set where apply runs.
+    SecretMissing {
+        algorithm: String,
+        name: String,
+        from_env: String,
+    },
     /// `destroy` of an algorithm with published versions, without `--delete-published`.
     HasPublished {
         algorithm: String,
@@ -191,7 +197,7 @@ impl Error {
                 .unwrap_or(1),
             Error::Deploy { source, .. } => source.exit_code(),
             Error::EntryPoint { .. } => 4,
-            Error::HasPublished { .. } => 4,
+            Error::HasPublished { .. } | Error::SecretMissing { .. } => 4,
             Error::ManifestInvalid { .. } => 3,
             Error::Usage { .. } | Error::NeedsYes => 64,
             Error::Config {
@@ -276,6 +282,7 @@ impl Error {
             },
             Error::EntryPoint { .. } => "entry-point-missing",
             Error::HasPublished { .. } => "has-published-versions",
+            Error::SecretMissing { .. } => "secret-missing",
             Error::ManifestInvalid { .. } => "manifest-invalid",
             Error::Output { .. } => "output",
             Error::Usage { .. } => "usage",
@@ -322,9 +329,9 @@ impl Error {
             Error::In {
                 algorithm, source, ..
             } => algorithm.as_deref().or_else(|| source.algorithm()),
-            Error::EntryPoint { algorithm, .. } | Error::HasPublished { algorithm, .. } => {
-                Some(algorithm)
-            }
+            Error::EntryPoint { algorithm, .. }
+            | Error::HasPublished { algorithm, .. }
+            | Error::SecretMissing { algorithm, .. } => Some(algorithm),
             Error::Api { algorithm, .. }
             | Error::NotPushed { algorithm, .. }
             | Error::BuildFailed { algorithm, .. }
@@ -425,6 +432,7 @@ impl Error {
             Error::In { source, .. } => source.hint(),
             Error::Several { .. } => None,
             Error::Deploy { source, .. } => source.hint(),
+            Error::SecretMissing { from_env, .. } => Some(format!("set {from_env} in the environment algodeploy runs in (a CI secret, for instance); its value is sent to the API only")),
             Error::HasPublished { .. } => Some("callers of these versions break when it is deleted: pass --delete-published if that is what you want".into()),
             Error::EntryPoint { .. } => Some("add them to the algorithm's folder (or to `repository.include`), commit, and plan again".into()),
             Error::NoKey { .. } => Some(
@@ -491,6 +499,14 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Deploy { manifest, source } => write!(f, "{manifest}: {source}"),
+            Error::SecretMissing {
+                algorithm,
+                name,
+                from_env,
+            } => write!(
+                f,
+                "{algorithm}: the secret {name} is read from the environment variable {from_env}, which is not set"
+            ),
             Error::HasPublished {
                 algorithm,
                 versions,

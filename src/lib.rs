@@ -23,6 +23,7 @@ pub mod plan;
 pub mod remote;
 pub mod run;
 pub mod sanitize;
+pub mod secrets;
 pub mod select;
 pub mod state;
 pub mod trust;

@@ -27,6 +27,7 @@ pub async fn read(
     git_root: &Path,
     loaded: &Loaded,
     head: &str,
+    want_secrets: bool,
 ) -> Result<Live, ReadError> {
     let owner = loaded.manifest.owner.clone();
     let name = loaded.manifest.name.clone();
@@ -42,6 +43,10 @@ pub async fn read(
     );
     let algorithm = algorithm.map_err(ReadError::Api)?;
     let published = published.map_err(ReadError::Api)?;
+    let secrets = match &algorithm {
+        Some(found) if want_secrets => client.secrets(&found.id).await.map_err(ReadError::Api)?,
+        _ => Vec::new(),
+    };
     let builds = builds.map_err(ReadError::Api)?;
     let only_built = match builds.as_slice() {
         [only] => Some(only.commit.clone()),
@@ -85,6 +90,7 @@ pub async fn read(
         _ => false,
     };
     Ok(Live {
+        secrets,
         master_is_rollback,
         master_in_head,
         master_is_starter: remote_master.is_some() && only_built == remote_master,

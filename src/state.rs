@@ -35,6 +35,10 @@ pub struct Record {
     pub version: Option<String>,
     pub commit: Option<String>,
     pub applied_at: String,
+    /// The secrets algodeploy set, by name: a keyed fingerprint of each value (HMAC-SHA256 with
+    /// this machine's key in `.algodeploy/fingerprint.key`), never the value or a plain hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -333,6 +337,7 @@ mod tests {
             version: Some("1.0.0".into()),
             commit: Some("abc".into()),
             applied_at: "2026-01-01T00:00:00.000Z".into(),
+            secrets: BTreeMap::new(),
         }
     }
 

@@ -20,4 +20,5 @@ mod reliability;
 mod runtime;
 mod sandbox;
 mod schema;
+mod secrets;
 mod validate;

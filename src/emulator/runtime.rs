@@ -448,7 +448,12 @@ impl Runtime {
         Ok(log)
     }
 
-    async fn spawn(&self, algorithm: &Algorithm, commit: &str) -> Result<Worker, CallError> {
+    async fn spawn(
+        &self,
+        algorithm: &Algorithm,
+        commit: &str,
+        secrets: &[(String, String)],
+    ) -> Result<Worker, CallError> {
         let dir = self.build_dir(&algorithm.id, commit);
         if !dir
             .join("src")
@@ -495,6 +500,8 @@ impl Runtime {
             .env("HOME", &dir)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONIOENCODING", "utf-8")
+            // The algorithm's secrets, as the platform gives them: environment variables.
+            .envs(secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -523,6 +530,7 @@ impl Runtime {
         input: Input,
         timeout: Duration,
         caller: &str,
+        secrets: &[(String, String)],
     ) -> Result<Answer, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
         if !is_python(algorithm) {
@@ -560,8 +568,25 @@ impl Runtime {
         };
         // Workers are kept per build and per network setting: an `isolated` change applies to
         // the next call, not to the next worker.
+        // The secrets are part of the key too: a changed secret reaches the next call.
+        let secrets_digest = {
+            use sha2::{Digest, Sha256};
+            let mut hasher = Sha256::new();
+            for (k, v) in secrets {
+                hasher.update(k.as_bytes());
+                hasher.update([0]);
+                hasher.update(v.as_bytes());
+                hasher.update([0]);
+            }
+            hasher
+                .finalize()
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
         let key = format!(
-            "{}:{commit}:{}",
+            "{}:{commit}:{}:{secrets_digest}",
             algorithm.id,
             algorithm.settings["network_access"].as_str().unwrap_or("")
         );
@@ -585,7 +610,7 @@ impl Runtime {
         };
         let mut worker = match warm {
             Some(worker) => worker,
-            None => self.spawn(algorithm, commit).await?,
+            None => self.spawn(algorithm, commit, secrets).await?,
         };
         let (kind, value) = match input {
             Input::Json(text) => ("json", Value::from(text)),

@@ -89,6 +89,18 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (algorithm_id, git_hash),
     UNIQUE (algorithm_id, semantic_version)
 );
+CREATE TABLE IF NOT EXISTS secrets (
+    id TEXT PRIMARY KEY,
+    algorithm_id TEXT NOT NULL,
+    short_name TEXT NOT NULL,
+    secret_key TEXT NOT NULL,
+    description TEXT NOT NULL,
+    value TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    UNIQUE (algorithm_id, secret_key)
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -177,7 +189,67 @@ const BUILD_COLUMNS: &str =
     "seq, build_id, algorithm_id, commit_sha, status, started_at, finished_at, logs";
 const VERSION_COLUMNS: &str = "algorithm_id, git_hash, version_uuid, build_seq, semantic_version, published_seq, release_notes, sample_input, sample_output, callability";
 
+/// An algorithm's secret; `value` never leaves the emulator but to the algorithm's process.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub id: String,
+    pub algorithm_id: String,
+    pub short_name: String,
+    pub secret_key: String,
+    pub description: String,
+    pub value: String,
+    pub provider_id: String,
+    pub created: String,
+    pub modified: String,
+}
+
 impl Tx<'_> {
+    pub fn secrets(&self, algorithm_id: &str) -> Result<Vec<Secret>> {
+        let mut statement = self.tx.prepare(
+            "SELECT id, algorithm_id, short_name, secret_key, description, value, provider_id, created, modified FROM secrets WHERE algorithm_id = ?1 ORDER BY secret_key",
+        )?;
+        let rows = statement.query_map(params![algorithm_id], |row| {
+            Ok(Secret {
+                id: row.get(0)?,
+                algorithm_id: row.get(1)?,
+                short_name: row.get(2)?,
+                secret_key: row.get(3)?,
+                description: row.get(4)?,
+                value: row.get(5)?,
+                provider_id: row.get(6)?,
+                created: row.get(7)?,
+                modified: row.get(8)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub fn upsert_secret(&self, secret: &Secret) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO secrets (id, algorithm_id, short_name, secret_key, description, value, provider_id, created, modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET short_name = ?3, secret_key = ?4, description = ?5, value = ?6, modified = ?9",
+            params![
+                secret.id,
+                secret.algorithm_id,
+                secret.short_name,
+                secret.secret_key,
+                secret.description,
+                secret.value,
+                secret.provider_id,
+                secret.created,
+                secret.modified
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_secret(&self, algorithm_id: &str, id: &str) -> Result<usize> {
+        self.tx.execute(
+            "DELETE FROM secrets WHERE algorithm_id = ?1 AND id = ?2",
+            params![algorithm_id, id],
+        )
+    }
+
     pub fn keys(&self) -> Result<Vec<StoredKey>> {
         let mut statement = self
             .tx
@@ -251,6 +323,8 @@ impl Tx<'_> {
     }
 
     pub fn delete_algorithm(&self, id: &str) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM secrets WHERE algorithm_id = ?1", params![id])?;
         self.tx
             .execute("DELETE FROM versions WHERE algorithm_id = ?1", params![id])?;
         self.tx

@@ -13,6 +13,7 @@ use crate::yaml::{self, Key, Node, Span, Value};
 
 mod environments;
 mod repository;
+mod secret_list;
 
 /// The longest `details.label` or `details.tagline` accepted.
 const MAX_LINE_CHARS: usize = 200;
@@ -27,6 +28,7 @@ pub(crate) const TOP_KEYS: &[(&str, bool)] = &[
     ("version_info", true),
     ("repository", false),
     ("environments", false),
+    ("secrets", false),
 ];
 pub(crate) const ENVIRONMENT_KEYS: &[(&str, bool)] = &[
     ("profile", false),
@@ -34,7 +36,10 @@ pub(crate) const ENVIRONMENT_KEYS: &[(&str, bool)] = &[
     ("details", false),
     ("settings", false),
     ("version_info", false),
+    ("secrets", false),
 ];
+pub(crate) const SECRET_KEYS: &[(&str, bool)] =
+    &[("name", true), ("from_env", true), ("description", false)];
 pub(crate) const REPOSITORY_KEYS: &[(&str, bool)] = &[("root", false), ("include", false)];
 pub(crate) const INCLUDE_KEYS: &[(&str, bool)] = &[("from", true), ("to", true)];
 pub(crate) const DETAILS_KEYS: &[(&str, bool)] = &[
@@ -177,6 +182,10 @@ impl Walk {
                 .and_then(|f| self.repository(&f, path, repo_root))
                 .map(Some),
         };
+        let secrets = match top.get("secrets") {
+            None => Some(Vec::new()),
+            Some(node) => self.secret_list(node),
+        };
         let ((details, summary), settings, version_info) = (details?, settings?, version_info?);
         Some((
             Manifest {
@@ -188,6 +197,7 @@ impl Walk {
                 repository: repository?,
                 // Environments are checked and kept apart (`Loaded::environments`).
                 environments: None,
+                secrets: secrets?,
             },
             summary,
         ))

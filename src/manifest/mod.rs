@@ -18,8 +18,8 @@ mod load;
 
 #[cfg(test)]
 pub(crate) use check::{
-    DETAILS_KEYS, ENVIRONMENT_KEYS, INCLUDE_KEYS, REPOSITORY_KEYS, SETTINGS_KEYS, TOP_KEYS,
-    VERSION_KEYS,
+    DETAILS_KEYS, ENVIRONMENT_KEYS, INCLUDE_KEYS, REPOSITORY_KEYS, SECRET_KEYS, SETTINGS_KEYS,
+    TOP_KEYS, VERSION_KEYS,
 };
 pub use check::{check, looks_like_api_key};
 pub use load::{MANIFEST_NAME, discover, load, load_at_commit, load_paths, tracked_summary};
@@ -127,6 +127,25 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<std::collections::BTreeMap<String, EnvironmentOverride>>")]
     pub environments: Option<std::collections::BTreeMap<String, EnvironmentOverride>>,
+    /// What the algorithm sees as environment variables, and where algodeploy reads each value
+    /// when it applies (never from the repository).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSpec>,
+}
+
+/// One secret: the variable the algorithm reads, and the variable algodeploy reads its value
+/// from at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// The environment variable the algorithm reads (A-Z, 0-9, `_`).
+    #[schemars(pattern(r"^[A-Z_][A-Z0-9_]*$"))]
+    pub name: String,
+    /// The environment variable algodeploy reads the value from when it applies.
+    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub from_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// One environment's overrides (deep-merged over the manifest's own values).
@@ -144,6 +163,9 @@ pub struct EnvironmentOverride {
     pub settings: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_info: Option<serde_json::Value>,
+    /// The environment's own `secrets` list (replaces the manifest's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<serde_json::Value>,
 }
 
 /// What the algorithm's git repository is made of: a folder of this git repository (`root`),
@@ -375,6 +397,7 @@ mod tests {
             table(ENVIRONMENT_KEYS),
             properties(&schema, Some("EnvironmentOverride"))
         );
+        assert_eq!(table(SECRET_KEYS), properties(&schema, Some("SecretSpec")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::model::{AlgorithmPlan, Change, GitSummary, Step};
+use super::model::{AlgorithmPlan, Change, GitSummary, SecretChange, Step};
 use crate::current::{Algorithm, Build, BuildStatus, Published};
 use crate::deploy::Source;
 use crate::fields::{self, Compare, FIELDS, Values};
@@ -30,6 +30,8 @@ pub struct Live {
     /// The declared version is published from another commit that deploys the same code as
     /// the deploy commit (they differ only in the manifest): nothing to push or publish.
     pub declared_same_code: bool,
+    /// The algorithm's secrets (names and ids; read when the manifest or the record has any).
+    pub secrets: Vec<crate::current::LiveSecret>,
     /// The remote `master` is a rollback commit algodeploy made (`algodeploy rollback`) on top
     /// of commits the deploy commit contains: the next publish replaces it (with a lease).
     pub master_is_rollback: bool,
@@ -185,6 +187,7 @@ pub fn plan(
     source: &Source,
     live: &Live,
     applied: Option<&crate::state::Record>,
+    secrets: &[crate::secrets::SecretInput],
     options: Options,
 ) -> Result<AlgorithmPlan, Conflict> {
     let m = &loaded.manifest;
@@ -226,6 +229,59 @@ pub fn plan(
             }
             if let Some(applied) = applied_fields {
                 drift_list = drift(applied, &current.fields);
+            }
+        }
+    }
+
+    // Secrets: set what the algorithm lacks, change what differs from what this machine set,
+    // set again what it cannot compare, remove what algodeploy set and the manifest dropped.
+    let recorded = applied.map(|r| &r.secrets);
+    for input in secrets {
+        let spec = &input.spec;
+        let found = live.secrets.iter().find(|s| s.name == spec.name);
+        let change = match (
+            found,
+            recorded.and_then(|r| r.get(&spec.name)),
+            &input.fingerprint,
+        ) {
+            (None, _, _) => Some(SecretChange::Set),
+            (Some(_), Some(old), Some(new)) if old == new => None,
+            (Some(_), Some(_), Some(_)) => Some(SecretChange::Changed),
+            (Some(_), _, _) => Some(SecretChange::Unverified),
+        };
+        if input.fingerprint.is_none() {
+            notes.push(format!(
+                "the secret {} is read from ${}, which is not set here: apply needs it",
+                spec.name, spec.from_env
+            ));
+        }
+        if let Some(change) = change {
+            steps.push(Step::Secret {
+                name: spec.name.clone(),
+                from_env: spec.from_env.clone(),
+                change,
+                secret_id: found.map(|s| s.id.clone()),
+                request: json!({
+                    "short_name": spec.name,
+                    "description": spec.description.clone().unwrap_or_else(|| " ".into()),
+                    "secret_key": spec.name,
+                }),
+            });
+        }
+    }
+    if let Some(recorded) = recorded {
+        for name in recorded.keys() {
+            if secrets.iter().any(|i| i.spec.name == *name) {
+                continue;
+            }
+            if let Some(found) = live.secrets.iter().find(|s| s.name == *name) {
+                steps.push(Step::Secret {
+                    name: name.clone(),
+                    from_env: String::new(),
+                    change: SecretChange::Removed,
+                    secret_id: Some(found.id.clone()),
+                    request: json!({"secret_key": name}),
+                });
             }
         }
     }
@@ -539,6 +595,7 @@ mod tests {
                 ..Live::default()
             },
             None,
+            &[],
             Options::default(),
         )
         .unwrap();
@@ -584,7 +641,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let plan = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
+        let plan = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap();
         assert_eq!(plan.steps, vec![]);
         assert!(plan.notes.is_empty() && plan.pending.is_empty(), "{plan:?}");
     }
@@ -598,21 +655,21 @@ mod tests {
             ..Live::default()
         };
         live.published = vec![published("1.0.0", &"a".repeat(40), Callability::Public)];
-        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap_err();
         assert!(
             err.message.contains("not one bump above")
                 && err.hint.contains("1.0.1, 1.1.0 or 2.0.0"),
             "{err:?}"
         );
         let l = loaded("0.9.0");
-        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap_err();
         assert!(
             err.message
                 .contains("lower than the latest published version 1.0.0"),
             "{err:?}"
         );
         let l = loaded("1.0.1");
-        let ok = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
+        let ok = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap();
         assert!(matches!(
             ok.steps.last(),
             Some(Step::Publish {
@@ -635,7 +692,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let p = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
+        let p = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap();
         assert_eq!(p.steps, vec![]);
         assert!(p.notes.is_empty(), "{:?}", p.notes);
         assert_eq!(
@@ -648,7 +705,7 @@ mod tests {
             strict_version: true,
             skip_smoke_test: false,
         };
-        assert!(plan(&l, &git(), &source(), &live, None, strict).is_err());
+        assert!(plan(&l, &git(), &source(), &live, None, &[], strict).is_err());
     }
 
     #[test]
@@ -661,7 +718,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let p = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap();
+        let p = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap();
         assert_eq!(p.steps, vec![]);
         assert_eq!(
             p.pending,
@@ -680,7 +737,7 @@ mod tests {
             remote: "r".into(),
             ..Live::default()
         };
-        let err = plan(&l, &git(), &source(), &live, None, Options::default()).unwrap_err();
+        let err = plan(&l, &git(), &source(), &live, None, &[], Options::default()).unwrap_err();
         assert!(err.message.contains("needs a major version"), "{err:?}");
     }
 
@@ -701,6 +758,7 @@ mod tests {
             version: None,
             commit: None,
             applied_at: String::new(),
+            secrets: Default::default(),
         };
         let live = Live {
             algorithm: Some(algorithm),
@@ -715,6 +773,7 @@ mod tests {
             &source(),
             &live,
             Some(&record),
+            &[],
             Options::default(),
         )
         .unwrap();

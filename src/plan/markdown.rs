@@ -126,6 +126,20 @@ fn section(algorithm: &AlgorithmPlan) -> String {
                 let _ = writeln!(out, " `{}`\n", algorithm.algorithm);
                 changes(&mut out, list, ("live", "manifest"));
             }
+            Step::Secret {
+                name,
+                from_env,
+                change,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    " `{}` (from `${}`): {}\n",
+                    cell(name),
+                    cell(from_env),
+                    change.describe()
+                );
+            }
             Step::Push {
                 commit,
                 remote,

@@ -15,6 +15,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum Action {
     Create,
     Update,
+    Secret,
     Push,
     Test,
     Publish,
@@ -25,6 +26,7 @@ impl Action {
         match self {
             Action::Create => "+",
             Action::Update => "~",
+            Action::Secret => "*",
             Action::Push => ">",
             Action::Test => "=",
             Action::Publish => "^",
@@ -35,6 +37,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Update => "update",
+            Action::Secret => "secret",
             Action::Push => "push",
             Action::Test => "test",
             Action::Publish => "publish",
@@ -62,6 +65,18 @@ pub enum Step {
     },
     Update {
         changes: Vec<Change>,
+        request: Value,
+    },
+    /// Set, change or remove one secret. The value is read from `from_env` when apply runs:
+    /// it is in no plan, request body or record.
+    Secret {
+        name: String,
+        from_env: String,
+        change: SecretChange,
+        /// The live secret's id, for a change or a removal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_id: Option<String>,
+        /// The request without the value: `short_name`, `description`, `secret_key`.
         request: Value,
     },
     Push {
@@ -102,9 +117,35 @@ impl Step {
         match self {
             Step::Create { .. } => Action::Create,
             Step::Update { .. } => Action::Update,
+            Step::Secret { .. } => Action::Secret,
             Step::Push { .. } => Action::Push,
             Step::Test { .. } => Action::Test,
             Step::Publish { .. } => Action::Publish,
+        }
+    }
+}
+
+/// What a secret step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretChange {
+    /// The algorithm does not have it yet.
+    Set,
+    /// Its value here differs from the one this machine set.
+    Changed,
+    /// The algorithm has it, and this machine has no record of its value: set again.
+    Unverified,
+    /// The manifest no longer lists it (and algodeploy set it).
+    Removed,
+}
+
+impl SecretChange {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretChange::Set => "set",
+            SecretChange::Changed => "changed",
+            SecretChange::Unverified => "will be set (no record to compare)",
+            SecretChange::Removed => "removed",
         }
     }
 }
@@ -211,6 +252,8 @@ pub struct Summary {
     pub test: usize,
     pub publish: usize,
     pub unchanged: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub secret: usize,
     /// Algorithms `--prune` deletes.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub destroy: usize,
@@ -257,6 +300,7 @@ impl Plan {
                 match step.action() {
                     Action::Create => summary.create += 1,
                     Action::Update => summary.update += 1,
+                    Action::Secret => summary.secret += 1,
                     Action::Push => summary.push += 1,
                     Action::Test => summary.test += 1,
                     Action::Publish => summary.publish += 1,

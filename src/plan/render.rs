@@ -179,6 +179,22 @@ impl AlgorithmPlan {
                         change_lines(&mut out, change, kind, ("", ""));
                     }
                 }
+                Step::Secret {
+                    name,
+                    from_env,
+                    change,
+                    ..
+                } => {
+                    let source = if *change == crate::plan::SecretChange::Removed {
+                        String::new()
+                    } else {
+                        format!(" from ${from_env}")
+                    };
+                    out.push(line(
+                        kind,
+                        format!("  {symbol} {verb} {name}{source}: {}", change.describe()),
+                    ));
+                }
                 Step::Push {
                     commit,
                     remote,

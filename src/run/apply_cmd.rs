@@ -39,6 +39,26 @@ pub(super) fn confirm(yes: bool) -> Result<(), Error> {
 /// `--push`, when an algorithm is created) git can reach the git host with the key. Dirty
 /// trees, version rules, stale plans and locks were checked while planning.
 fn preflight(plan: &Plan, push: bool, delete_published: bool) -> Result<(), Error> {
+    // Every secret's value must be here before anything is written.
+    for algorithm in &plan.algorithms {
+        for step in &algorithm.steps {
+            if let plan::Step::Secret {
+                name,
+                from_env,
+                change,
+                ..
+            } = step
+                && *change != plan::SecretChange::Removed
+                && crate::secrets::value(from_env).is_none()
+            {
+                return Err(Error::SecretMissing {
+                    algorithm: algorithm.algorithm.clone(),
+                    name: name.clone(),
+                    from_env: from_env.clone(),
+                });
+            }
+        }
+    }
     if let Some(orphan) = plan
         .prune
         .iter()

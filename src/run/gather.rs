@@ -334,6 +334,8 @@ pub(super) async fn read_all(
     let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(parallelism)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, p) in prepared.iter().enumerate() {
+        let want_secrets = !p.loaded.manifest.secrets.is_empty()
+            || p.record.as_ref().is_some_and(|r| !r.secrets.is_empty());
         let (client, config, remotes, loaded, commit, root) = (
             connection.client.clone(),
             connection.config.clone(),
@@ -349,9 +351,17 @@ pub(super) async fn read_all(
                 .await
                 .expect("the semaphore stays open");
             let algorithm = algorithm_of(&loaded);
-            let live = live::read(&client, &config, &remotes, &root, &loaded, &commit)
-                .await
-                .map_err(|e| read_error(&algorithm, e));
+            let live = live::read(
+                &client,
+                &config,
+                &remotes,
+                &root,
+                &loaded,
+                &commit,
+                want_secrets,
+            )
+            .await
+            .map_err(|e| read_error(&algorithm, e));
             (index, live)
         });
     }
@@ -393,6 +403,7 @@ fn baseline_from_git(p: &Prepared, live: &plan::Live) -> Option<(state::Record, 
         version: Some(newest.version.to_string()),
         commit: Some(newest.commit.clone()),
         applied_at: String::new(),
+        secrets: Default::default(),
     };
     Some((record, from))
 }
@@ -456,12 +467,27 @@ pub(super) async fn make_plans(
             _ => None,
         };
         let baseline = p.record.as_ref().or(from_git.as_ref().map(|(r, _)| r));
+        let secrets = match crate::secrets::inputs(&p.loaded.path, &p.loaded.manifest.secrets) {
+            Ok(secrets) => secrets,
+            Err(source) => {
+                failures.push(located(
+                    &p.loaded,
+                    Error::Io {
+                        path: state::path_for(&p.loaded.path).display().to_string(),
+                        action: "read the fingerprint key beside",
+                        source,
+                    },
+                ));
+                continue;
+            }
+        };
         match plan::plan(
             &p.loaded,
             &p.git,
             &p.source,
             &live,
             baseline,
+            &secrets,
             plan::Options {
                 strict_version: options.strict(),
                 skip_smoke_test: options.skip_smoke_test,

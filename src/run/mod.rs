@@ -121,6 +121,7 @@ pub(crate) fn paint(plan: &Plan, color: bool) -> String {
                     Some(AnsiColor::Yellow)
                 }
                 LineKind::Step(Action::Push) => Some(AnsiColor::Cyan),
+                LineKind::Step(Action::Secret) => Some(AnsiColor::Yellow),
                 LineKind::Step(Action::Test) => Some(AnsiColor::Blue),
                 LineKind::Step(Action::Publish) => Some(AnsiColor::Magenta),
                 LineKind::Removed => Some(AnsiColor::Red),

@@ -178,6 +178,12 @@ pub(super) async fn call_algorithm(
     let output = query_param(call.query, "output").unwrap_or("");
     let value = input(call.content_type, call.body)?;
     let timeout = Duration::from_secs_f64(timeout);
+    let secrets: Vec<(String, String)> = call
+        .state
+        .tx(|tx| tx.secrets(&algorithm.id).map_err(ApiError::from))?
+        .into_iter()
+        .map(|s| (s.secret_key, s.value))
+        .collect();
     if output == "void" {
         // Answered at once; the call runs on its own.
         let state = call.state.clone();
@@ -187,7 +193,7 @@ pub(super) async fn call_algorithm(
         tokio::spawn(async move {
             let _ = state
                 .runtime
-                .call(&algorithm, &commit, value, timeout, &caller)
+                .call(&algorithm, &commit, value, timeout, &caller, &secrets)
                 .await;
         });
         return Ok(json_response(
@@ -205,6 +211,7 @@ pub(super) async fn call_algorithm(
             value,
             timeout,
             &call.grant.owner,
+            &secrets,
         )
         .await;
     let elapsed = started.elapsed().as_secs_f64();

@@ -82,6 +82,7 @@ impl From<rusqlite::Error> for ApiError {
 
 mod answers;
 mod call;
+mod secrets;
 mod settings;
 mod versions;
 
@@ -244,6 +245,7 @@ async fn route(call: &Call<'_>, method: &Method, segments: &[&str]) -> Answer {
         ["algorithms", owner, name, rest @ ..] => {
             algorithm_route(call, method, &Name(owner, name), rest).await
         }
+        ["secret-provider"] if *method == Method::GET => secrets::providers(),
         ["users", owner, "algorithms"] if *method == Method::GET => {
             list_user_algorithms(call, owner)
         }
@@ -283,6 +285,10 @@ async fn algorithm_route(
         (Method::GET, ["versions", hash]) => version(call, target, hash),
         (Method::POST, ["versions" | "version"]) => publish(call, target),
         (Method::POST, ["compile"]) => compile(call, target).await,
+        (Method::GET, ["secrets"]) => secrets::list(call, target),
+        (Method::POST, ["secrets"]) => secrets::create(call, target),
+        (Method::PUT, ["secrets", id]) => secrets::edit(call, target, id),
+        (Method::DELETE, ["secrets", id]) => secrets::delete(call, target, id),
         (Method::GET, ["scm", "status"]) => {
             resolve(call, target, false)?;
             Ok(json_response(
@@ -296,7 +302,9 @@ async fn algorithm_route(
             | ["builds", _]
             | ["builds", _, "logs"]
             | ["versions", _]
-            | ["scm", "status"],
+            | ["scm", "status"]
+            | ["secrets"]
+            | ["secrets", _],
         ) => Err(not_allowed()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
