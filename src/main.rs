@@ -24,10 +24,13 @@ fn main() -> ExitCode {
         }
     };
     // NO_COLOR (https://no-color.org) and --no-color win; CLICOLOR_FORCE forces colour even
-    // into a pipe; otherwise colour only on a terminal.
+    // into a pipe; CLICOLOR=0 and TERM=dumb turn it off; otherwise colour only on a terminal.
+    // Without colour there are no spinners either.
+    let off = |name: &str, value: &str| std::env::var_os(name).is_some_and(|v| v == value);
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && (run::color_forced() || std::io::stderr().is_terminal());
+        && (run::color_forced()
+            || (!off("CLICOLOR", "0") && !off("TERM", "dumb") && std::io::stderr().is_terminal()));
     init_tracing(cli.global.verbose, color);
     match run(&cli, color) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
