@@ -168,6 +168,13 @@ fn validate_colours_on_a_terminal_and_never_in_a_pipe() {
         no_color.contains("value-not-allowed") && !no_color.contains("\u{1b}["),
         "{no_color:?}"
     );
+    for (name, value) in [("CLICOLOR", "0"), ("TERM", "dumb")] {
+        let plain = on_a_terminal(&d, &format!("{bin} validate"), &[(name, value)]);
+        assert!(
+            plain.contains("value-not-allowed") && !plain.contains("\u{1b}["),
+            "{name}={value} still colours: {plain:?}"
+        );
+    }
     let piped = d.run(&["validate"]);
     piped.code(3);
     assert!(!piped.stderr.contains('\u{1b}'), "{}", piped.stderr);
