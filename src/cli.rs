@@ -43,6 +43,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Show a saved plan (`plan --out FILE`) as text or JSON
     Show(ShowArgs),
+    /// Start an algorithm: write algorithm.yaml, its entry point, requirements.txt and the
+    /// schema for editors (never over existing files)
+    Init(InitArgs),
     /// List an algorithm's published versions, newest first, with the commits they came from
     History(HistoryArgs),
     /// Delete the algorithm a manifest declares, after a plan and a confirmation
@@ -284,6 +287,21 @@ pub struct ApplyArgs {
     /// How long to wait for another apply of the same manifest to finish (default: do not wait)
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write into [default: .]
+    pub dir: Option<PathBuf>,
+    /// The algorithm's owner (your user or organization)
+    #[arg(long)]
+    pub owner: String,
+    /// The algorithm's name [default: the folder's name, as a valid name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The runtime: a Python package set such as python38 or python39
+    #[arg(long, default_value = "python38")]
+    pub runtime: String,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fields;
 pub mod git;
 pub mod import;
+pub mod init;
 pub mod live;
 pub mod manifest;
 pub mod plan;

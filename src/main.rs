@@ -54,6 +54,7 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Import(args) => run::import_command(args),
         Command::Show(args) => run::show_command(args, color),
         Command::History(args) => run::history_command(args),
+        Command::Init(args) => algodeploy::init::run(args).map(|()| Outcome::Done),
         Command::Destroy(args) => run::destroy_command(args),
         Command::Rollback(args) => run::rollback_command(args, color),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
@@ -71,6 +72,7 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
         | Command::Import(_)
         | Command::Show(_)
         | Command::History(_)
+        | Command::Init(_)
         | Command::Destroy(_)
         | Command::Rollback(_)
         | Command::Doctor(_)

@@ -148,3 +148,56 @@ fn rollback_publishes_an_earlier_versions_code_as_the_next_patch() {
     d.run(&["apply", "--yes", "--push"]).code(0);
     assert_eq!(d.published()[0], "1.0.3");
 }
+
+#[test]
+fn init_writes_an_algorithm_that_applies_right_away_and_never_overwrites() {
+    let d = Deploy::new(&[]);
+    let folder = d.repo.dir.path().join("algos/greeter_1");
+    let out: crate::harness::Output = d
+        .command(&["init", folder.to_str().unwrap(), "--owner", "demo"])
+        .output()
+        .unwrap()
+        .into();
+    out.code(0).stderr_has("wrote");
+    for file in [
+        "algorithm.yaml",
+        "src/greeter_1.py",
+        "requirements.txt",
+        "algorithm.schema.json",
+    ] {
+        assert!(folder.join(file).is_file(), "{file}");
+    }
+    let manifest = std::fs::read_to_string(folder.join("algorithm.yaml")).unwrap();
+    assert!(manifest.starts_with("# yaml-language-server: $schema=./algorithm.schema.json"));
+    d.run(&["validate", "algos/greeter_1"]).code(0);
+    d.repo.commit("init");
+    d.run(&["apply", "algos/greeter_1", "--yes", "--push"])
+        .code(0)
+        .stderr_has("smoke test passed");
+    assert_eq!(d.published_of("greeter_1"), ["1.0.0"]);
+    // Again: refused, nothing written over.
+    std::fs::write(folder.join("requirements.txt"), "mine\n").unwrap();
+    let again: crate::harness::Output = d
+        .command(&["init", folder.to_str().unwrap(), "--owner", "demo"])
+        .output()
+        .unwrap()
+        .into();
+    again.code(1).stderr_has("algorithm.yaml");
+    assert_eq!(
+        std::fs::read_to_string(folder.join("requirements.txt")).unwrap(),
+        "mine\n"
+    );
+    let bad: crate::harness::Output = d
+        .command(&[
+            "init",
+            "elsewhere",
+            "--owner",
+            "demo",
+            "--runtime",
+            "java11",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    bad.code(64);
+}
