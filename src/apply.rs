@@ -533,7 +533,7 @@ fn record(
     };
     Record {
         format_version: state::FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        tool_version: crate::VERSION.into(),
         algorithm: plan.algorithm.clone(),
         algorithm_id,
         manifest_digest: plan.manifest_digest.clone(),

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "algodeploy",
-    version,
+    version = crate::VERSION,
     about = "Declarative deploys for Algorithmia algorithms: validate, plan and apply algorithm.yaml",
     propagate_version = true,
     max_term_width = 100
@@ -66,13 +66,12 @@ pub enum Command {
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
-    /// git's credential helper protocol, for the git that algodeploy runs (not for people)
-    #[command(name = "git-credential", hide = true)]
-    GitCredential {
-        /// get, store or erase
-        action: String,
-    },
 }
+
+/// The hidden `git-credential ACTION` command (git's credential helper protocol, for the git
+/// that algodeploy runs) is read before the flags (`main.rs`): it is not a command people use,
+/// so help and shell completions do not offer it.
+pub const GIT_CREDENTIAL: &str = "git-credential";
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {

@@ -1,6 +1,16 @@
 //! algodeploy as a library: the binary (`main.rs`) is a thin shell over these modules, and the
 //! benchmarks call them directly. See README.md for the tool itself.
 
+/// `0.1.0 (1a2b3c4d5e6f 2026-12-07)`: the version, and the commit and date it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ALGODEPLOY_COMMIT"),
+    " ",
+    env!("ALGODEPLOY_DATE"),
+    ")"
+);
+
 pub mod api;
 pub mod apply;
 pub mod cli;

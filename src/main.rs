@@ -15,6 +15,19 @@ use algodeploy::{manifest, validate};
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    // git runs `algodeploy git-credential get|store|erase` (never a person): answered before
+    // the flags are parsed, so that no help or completion offers it.
+    let mut argv = std::env::args_os().skip(1);
+    if argv
+        .next()
+        .is_some_and(|a| a == algodeploy::cli::GIT_CREDENTIAL)
+    {
+        let action = argv
+            .next()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::process::exit(algodeploy::credential::helper(&action));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -58,9 +71,6 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
         Command::Destroy(args) => run::destroy_command(args),
         Command::Rollback(args) => run::rollback_command(args, color),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
-        Command::GitCredential { action } => {
-            std::process::exit(algodeploy::credential::helper(action))
-        }
         _ => run_simple(cli, color).map(|()| Outcome::Done),
     }
 }
@@ -75,8 +85,7 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
         | Command::Init(_)
         | Command::Destroy(_)
         | Command::Rollback(_)
-        | Command::Doctor(_)
-        | Command::GitCredential { .. } => {
+        | Command::Doctor(_) => {
             unreachable!("handled by `run`")
         }
         Command::Validate(args) => validate::run(args, color),

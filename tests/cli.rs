@@ -15,18 +15,37 @@ fn usage_errors_exit_64() {
 fn version_and_help_exit_0() {
     let out = Test::new().args(&["--version"]).run();
     out.code(0);
-    assert_eq!(
-        out.stdout,
-        format!("algodeploy {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    // The version, and the commit and date it was built from.
+    let version = out
+        .stdout
+        .strip_prefix(&format!("algodeploy {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{:?}", out.stdout));
+    let (commit, date) = version.split_once(' ').unwrap();
+    assert!(commit == "unknown" || commit.len() == 12, "{commit}");
+    assert!(date == "unknown" || date.len() == 10, "{date}");
     let help = Test::new().args(&["--help"]).run();
     help.code(0);
-    for command in ["validate", "schema", "completions"] {
+    for command in [
+        "validate",
+        "schema",
+        "completions",
+        "init",
+        "history",
+        "rollback",
+    ] {
         assert!(
             help.stdout.contains(command),
             "{command} missing from --help"
         );
     }
+    assert!(!help.stdout.contains("git-credential"), "{}", help.stdout);
+    let completions = Test::new().args(&["completions", "bash"]).run();
+    completions.code(0);
+    assert!(
+        !completions.stdout.contains("git-credential"),
+        "completions offer the internal helper"
+    );
 }
 
 #[test]

@@ -309,7 +309,7 @@ impl Plan {
         }
         Plan {
             format_version: FORMAT_VERSION,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::VERSION.into(),
             made_in,
             algorithms,
             prune: Vec::new(),

@@ -395,7 +395,7 @@ fn baseline_from_git(p: &Prepared, live: &plan::Live) -> Option<(state::Record, 
     let then = crate::manifest::load_at_commit(&p.loaded, &p.git.root, &from)?;
     let record = state::Record {
         format_version: state::FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        tool_version: crate::VERSION.into(),
         algorithm: algorithm_of(&then),
         algorithm_id: String::new(),
         manifest_digest: String::new(),

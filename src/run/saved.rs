@@ -54,11 +54,11 @@ pub(super) fn plan_manifests(saved: &Plan, file: &Path) -> Result<Vec<PathBuf>, 
 /// `algodeploy show PLANFILE`: a saved plan, as text, JSON or Markdown.
 pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
     let saved = parse_plan_file(&args.plan)?;
-    if saved.tool_version != env!("CARGO_PKG_VERSION") {
+    if saved.tool_version != crate::VERSION {
         eprintln!(
             "note: the plan was made by algodeploy {}; this is {} (apply would refuse it)",
             crate::sanitize::inert(&saved.tool_version),
-            env!("CARGO_PKG_VERSION")
+            crate::VERSION
         );
     }
     match args.format {
@@ -95,12 +95,12 @@ pub(super) fn parse_plan_file(path: &Path) -> Result<Plan, Error> {
 
 pub(super) fn read_plan_file(path: &Path) -> Result<Plan, Error> {
     let saved = parse_plan_file(path)?;
-    if saved.tool_version != env!("CARGO_PKG_VERSION") {
+    if saved.tool_version != crate::VERSION {
         return Err(Error::Stale {
             reasons: vec![format!(
                 "it was made by algodeploy {}, this is {}",
                 saved.tool_version,
-                env!("CARGO_PKG_VERSION")
+                crate::VERSION
             )],
         });
     }
