@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version = crate::VERSION,
     about = "Declarative deploys for Algorithmia algorithms: validate, plan and apply algorithm.yaml",
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = TOP_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -19,6 +20,29 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The environment and exit codes, under the top-level help.
+const TOP_HELP: &str = "\
+Examples:
+  algodeploy init --owner demo            start an algorithm in this folder
+  algodeploy validate algorithms          check every manifest under a folder
+  algodeploy plan --detailed-exitcode     what apply would change (exit 2 if anything)
+  algodeploy apply --yes --push           create or update, push, build, test, publish
+  algodeploy apply --env production --yes --push
+  algodeploy emulator                     a local Algorithmia to try it on
+
+Environment:
+  ALGORITHMIA_API        the API address (after --api; before the profile's api_server)
+  ALGORITHMIA_API_KEY    the API key (never a flag); else the profile's api_key
+  SSL_CERT_FILE, SSL_CERT_DIR  more trusted CAs, for the API and git alike
+  HTTPS_PROXY, NO_PROXY  proxies (git reads its own http.proxy too)
+  NO_COLOR, CLICOLOR=0, TERM=dumb  no colour and no spinners; CLICOLOR_FORCE forces colour
+  RUST_LOG               developer logs on stderr (also -v, -vv, -vvv)
+
+Exit codes:
+  0 success or no changes; 1 runtime failure (network, TLS, API, git, I/O); 2 changes pending
+  (plan --detailed-exitcode); 3 a manifest is invalid; 4 a precondition failed; 5 the key was
+  rejected or lacks permission; 64 usage error. Several failures: the most severe class.";
 
 #[derive(Debug, Args)]
 pub struct Global {
@@ -36,8 +60,14 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what apply would change: create, update, push, publish; exit 2 with
     /// --detailed-exitcode when there are changes
+    #[command(
+        after_help = "Examples:\n  algodeploy plan\n  algodeploy plan algorithms --changed-since origin/main --format markdown\n  algodeploy plan algorithms --shard 2/4 --parallelism 16 --out plan.json\n  algodeploy plan --env staging --format json"
+    )]
     Plan(PlanArgs),
     /// Create or update the algorithm and publish the declared version from HEAD
+    #[command(
+        after_help = "Examples:\n  algodeploy apply --yes --push\n  algodeploy apply plan.json --push          (exactly a saved, reviewed plan)\n  algodeploy apply algorithms --changed-since HEAD~1 --yes --push --parallelism 8\n  algodeploy apply algorithms --prune --yes  (also delete algorithms no manifest declares)"
+    )]
     Apply(ApplyArgs),
     /// Write an algorithm.yaml for an existing algorithm and its latest published version
     Import(ImportArgs),
@@ -61,6 +91,8 @@ pub enum Command {
     /// Check the configuration, the API, the key, the git host and the git program, one line
     /// each with the fix
     Doctor(DoctorArgs),
+    /// Print the manual page (roff), covering every command: `algodeploy man | man -l -`
+    Man,
     /// Print a shell completion script
     Completions {
         /// The shell to complete for

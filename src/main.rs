@@ -100,6 +100,31 @@ fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
                 .map_err(|message| Error::Usage { message })?;
             algodeploy::emulator::run(options).map_err(|source| Error::Emulator { source })
         }
+        Command::Man => {
+            let mut out = Vec::new();
+            let cli = Cli::command();
+            let write = |out: &mut Vec<u8>| -> std::io::Result<()> {
+                clap_mangen::Man::new(cli.clone()).render(out)?;
+                // Each command's synopsis, options and examples, after the overview.
+                for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+                    let name = format!("algodeploy {}", sub.get_name());
+                    writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+                    if let Some(about) = sub.get_about() {
+                        writeln!(out, "{about}")?;
+                    }
+                    let page = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
+                    page.render_synopsis_section(out)?;
+                    page.render_options_section(out)?;
+                    page.render_extra_section(out)?;
+                }
+                Ok(())
+            };
+            write(&mut out).map_err(|source| Error::Output { source })?;
+            std::io::stdout()
+                .lock()
+                .write_all(&out)
+                .map_err(|source| Error::Output { source })
+        }
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
             clap_complete::generate(*shell, &mut Cli::command(), "algodeploy", &mut out);

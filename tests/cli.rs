@@ -66,3 +66,43 @@ fn verbose_logging_goes_to_stderr_only() {
     out.code(0);
     assert_eq!(out.stdout.trim(), "[]");
 }
+
+#[test]
+fn the_man_page_renders_and_covers_every_command() {
+    let page = Test::new().args(&["man"]).run();
+    page.code(0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("algodeploy.1");
+    std::fs::write(&file, &page.stdout).unwrap();
+    let rendered = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man (man-db) is installed: .ci/run installs it");
+    assert!(rendered.status.success());
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    for command in [
+        "VALIDATE",
+        "PLAN",
+        "APPLY",
+        "IMPORT",
+        "SHOW",
+        "INIT",
+        "HISTORY",
+        "DESTROY",
+        "ROLLBACK",
+        "SCHEMA",
+        "DOCTOR",
+        "COMPLETIONS",
+    ] {
+        assert!(
+            text.contains(&format!("ALGODEPLOY {command}")),
+            "{command} missing from the man page"
+        );
+    }
+    assert!(text.contains("ALGORITHMIA_API_KEY") && text.contains("Exit codes"));
+    assert!(!text.contains("git-credential"));
+}
