@@ -774,3 +774,46 @@ fn fail_rate_and_failed_builds_can_be_injected() {
         "only the next build fails: {body}"
     );
 }
+
+#[test]
+fn the_emulator_says_how_to_reach_it_and_logs_one_line_per_request_with_v() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(["-v", "emulator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--key", &format!("demo={}", crate::harness::KEY)])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    stdout.read_line(&mut first).unwrap();
+    stdout.read_line(&mut second).unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    assert_eq!(second.trim(), format!("export ALGORITHMIA_API={url}"));
+    let status = crate::harness::http()
+        .get(format!("{url}/v1/algorithms/demo/nothing_here"))
+        .header("Authorization", format!("Simple {}", crate::harness::KEY))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("GET /v1/algorithms/demo/nothing_here 404") && stderr.contains("ms demo"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(crate::harness::KEY), "{stderr}");
+}

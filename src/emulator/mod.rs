@@ -493,6 +493,8 @@ async fn serve(options: Options) -> Result<(), Error> {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {scheme}://{local}");
+        // For a shell: `eval` of the lines after the first points algodeploy at this emulator.
+        let _ = writeln!(out, "export ALGORITHMIA_API={scheme}://{local}");
         let _ = out.flush();
     }
     tracing::info!(%local, "emulator listening");
@@ -997,7 +999,15 @@ fn record(
         owner,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
-    tracing::debug!(method = %entry.method, path = %entry.path, status, "request");
+    // `-v`: one line per request (never a header, a body or a key: paths hold no keys).
+    tracing::info!(
+        "{} {} {} {:.1}ms {}",
+        entry.method,
+        crate::sanitize::line(&entry.path, None, 300),
+        entry.status,
+        entry.duration_ms,
+        entry.owner.as_deref().unwrap_or("-")
+    );
     let mut control = state
         .control
         .lock()
