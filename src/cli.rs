@@ -52,6 +52,17 @@ pub struct Global {
     /// Never colour output (also when NO_COLOR is set, or when not writing to a terminal)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// When to colour output: auto (a terminal, and no NO_COLOR, CLICOLOR=0 or TERM=dumb),
+    /// always, never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,10 +40,24 @@ fn main() -> ExitCode {
     // into a pipe; CLICOLOR=0 and TERM=dumb turn it off; otherwise colour only on a terminal.
     // Without colour there are no spinners either.
     let off = |name: &str, value: &str| std::env::var_os(name).is_some_and(|v| v == value);
+    if cli.global.color == algodeploy::cli::ColorChoice::Always && !cli.global.no_color {
+        // SAFETY: set before any thread starts; every colour decision reads it.
+        unsafe { std::env::set_var("CLICOLOR_FORCE", "1") };
+    }
+    // An explicit `--color always` wins over the environment; `--color never` and `--no-color`
+    // over everything.
     let color = !cli.global.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && (run::color_forced()
-            || (!off("CLICOLOR", "0") && !off("TERM", "dumb") && std::io::stderr().is_terminal()));
+        && match cli.global.color {
+            algodeploy::cli::ColorChoice::Never => false,
+            algodeploy::cli::ColorChoice::Always => true,
+            algodeploy::cli::ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && (run::color_forced()
+                        || (!off("CLICOLOR", "0")
+                            && !off("TERM", "dumb")
+                            && std::io::stderr().is_terminal()))
+            }
+        };
     init_tracing(cli.global.verbose, color);
     match run(&cli, color) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

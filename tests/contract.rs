@@ -175,6 +175,14 @@ fn validate_colours_on_a_terminal_and_never_in_a_pipe() {
             "{name}={value} still colours: {plain:?}"
         );
     }
+    let never = on_a_terminal(&d, &format!("{bin} --color never validate"), &[]);
+    assert!(!never.contains("\u{1b}["), "--color never: {never:?}");
+    let always = d.run(&["--color", "always", "validate"]);
+    assert!(
+        always.stderr.contains("\u{1b}["),
+        "--color always: {}",
+        always.stderr
+    );
     let piped = d.run(&["validate"]);
     piped.code(3);
     assert!(!piped.stderr.contains('\u{1b}'), "{}", piped.stderr);
