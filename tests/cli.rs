@@ -65,6 +65,19 @@ fn verbose_logging_goes_to_stderr_only() {
         .run();
     out.code(0);
     assert_eq!(out.stdout.trim(), "[]");
+    // A command that logs: the logs are on stderr, stdout is one JSON document.
+    let d = crate::harness::Deploy::new(&[]);
+    let plan = d.run(&["-vvv", "plan", "--format", "json"]);
+    plan.code(0);
+    assert!(
+        plan.stderr.contains("DEBUG") && plan.stderr.contains("request"),
+        "no developer logs on stderr: {}",
+        plan.stderr
+    );
+    let document: serde_json::Value = serde_json::from_str(&plan.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", plan.stdout));
+    assert!(document["algorithms"].is_array());
+    assert!(!plan.stdout.contains("DEBUG"));
 }
 
 #[test]

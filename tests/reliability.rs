@@ -414,8 +414,15 @@ fn a_corrupt_or_newer_state_record_is_reported_not_ignored() {
 
 #[test]
 fn the_overall_timeout_bounds_a_run() {
-    let d = Deploy::new(&["--latency", "3000"]);
+    // Every answer takes 20 s; the run gives up after half a second, long before.
+    let d = Deploy::new(&["--latency", "20000"]);
+    let started = std::time::Instant::now();
     let out = d.run(&["plan", "--timeout", "500ms"]);
+    let took = started.elapsed();
     out.code(1);
     out.stderr_has("gave up after --timeout 500ms");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the run took {took:?}: the timeout did not end it"
+    );
 }
