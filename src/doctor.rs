@@ -154,10 +154,13 @@ fn render(checks: &[Check], color: bool) -> String {
 
 async fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
-    let target = target(args, &mut checks);
+    let mut env_profile = None;
+    let target = target(args, &mut checks, &mut env_profile);
+    // `--env NAME`: the environment's profile, unless --profile names one.
+    let profile = args.api.profile.clone().or(env_profile);
 
     // Configuration: any failure here leaves nothing to connect with.
-    let inputs = match config::Inputs::from_env(args.api.api.clone(), args.api.profile.clone()) {
+    let inputs = match config::Inputs::from_env(args.api.api.clone(), profile) {
         Ok(inputs) => inputs,
         Err(e) => {
             checks.push(Check::fail("config", 1, e.to_string(), None));
@@ -339,7 +342,11 @@ fn config_check(config: &Config) -> Check {
 
 /// The manifest doctor runs on: PATH, else `./algorithm.yaml` when it exists; `--owner` wins
 /// for the permission check.
-fn target(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Target> {
+fn target(
+    args: &DoctorArgs,
+    checks: &mut Vec<Check>,
+    env_profile: &mut Option<String>,
+) -> Option<Target> {
     let path = match &args.path {
         Some(path) if path.is_dir() => Some(path.join("algorithm.yaml")),
         Some(path) => Some(path.clone()),
@@ -359,6 +366,49 @@ fn target(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Target> {
         }
         loaded.pop()
     });
+    // `--env NAME` checks that environment of the manifest (its owner and profile).
+    let loaded = match (loaded, &args.api.env) {
+        (Some(l), Some(env)) => match l.for_environment(env) {
+            Some(chosen) => {
+                *env_profile = l.environments[env].profile.clone();
+                Some(chosen)
+            }
+            None => {
+                checks.push(Check::fail(
+                    "manifest",
+                    64,
+                    format!(
+                        "`{}` has no environment `{env}` (it has: {})",
+                        l.path.display(),
+                        l.environments
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None,
+                ));
+                None
+            }
+        },
+        (Some(l), None) if !l.environments.is_empty() => {
+            checks.push(Check::warn(
+                "manifest",
+                format!(
+                    "`{}` declares environments ({}): `--env NAME` checks one of them",
+                    l.path.display(),
+                    l.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            ));
+            Some(l)
+        }
+        (loaded, _) => loaded,
+    };
     if let Some(loaded) = &loaded {
         checks.push(Check::ok(
             "manifest",

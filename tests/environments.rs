@@ -128,3 +128,13 @@ fn environment_overrides_are_validated_where_they_are_written() {
     );
     assert!(at.contains(&(lines as u64 + 5, "unknown-key")), "{at:?}");
 }
+
+#[test]
+fn doctor_checks_an_environments_cluster_and_import_refuses_env() {
+    let (d, production) = two_clusters();
+    let out = run(&d, &["doctor", "--env", "production", "--format", "json"]);
+    out.code(0);
+    assert!(out.stdout.contains(&production.url), "{}", out.stdout);
+    run(&d, &["doctor", "--env", "qa"]).code(64);
+    run(&d, &["import", "demo/hello_world", "--env", "production"]).code(64);
+}

@@ -5,6 +5,11 @@ use crate::cli::ImportArgs;
 
 pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
     watchdog(args.api.timeout);
+    if args.api.env.is_some() {
+        return Err(Error::Usage {
+            message: "--env selects an environment of a manifest; import has none (use --profile for the cluster)".into(),
+        });
+    }
     let Some((owner, name)) = args
         .algorithm
         .split_once('/')
