@@ -4,6 +4,9 @@ mod harness;
 
 mod cli;
 mod clusters;
+// The official clients and schemathesis, from the virtualenvs `.ci/python-setup` makes
+// (`cargo test --features conformance`; `bash .ci/test` does).
+#[cfg(feature = "conformance")]
 mod conformance;
 mod contract;
 mod deploy;
