@@ -22,38 +22,11 @@ fn two_clusters() -> (Deploy, Emulator) {
 
 /// algodeploy with only the profiles (no ALGORITHMIA_API or key in the environment).
 fn run(d: &Deploy, args: &[&str]) -> Output {
-    d.command(args)
-        .env_remove("ALGORITHMIA_API")
-        .env_remove("ALGORITHMIA_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-        .into()
+    d.run_profile(args, &[])
 }
 
 fn published(emulator: &Emulator) -> Vec<(String, String)> {
-    let (_, versions) = emulator.call(
-        "GET",
-        "/v1/algorithms/demo/hello_world/versions?published=true",
-        Some(KEY),
-        None,
-    );
-    versions["results"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .map(|v| {
-                    (
-                        v["version_info"]["semantic_version"]
-                            .as_str()
-                            .unwrap()
-                            .to_string(),
-                        v["version_info"]["git_hash"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    emulator.published("hello_world")
 }
 
 #[test]

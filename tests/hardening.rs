@@ -150,14 +150,7 @@ fn deployed_with_git_server(git_server: &str) -> Deploy {
 }
 
 fn run_profile(d: &Deploy, args: &[&str], env: &[(&str, &str)]) -> crate::harness::Output {
-    d.command(args)
-        .env_remove("ALGORITHMIA_API")
-        .env_remove("ALGORITHMIA_API_KEY")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-        .into()
+    d.run_profile(args, env)
 }
 
 fn bump(d: &Deploy) {

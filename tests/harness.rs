@@ -128,6 +128,24 @@ pub fn http_builder() -> reqwest::blocking::ClientBuilder {
     reqwest::blocking::Client::builder()
 }
 
+/// `(version, git hash)` of each entry of a published-versions answer.
+pub fn published_list(versions: &serde_json::Value) -> Vec<(String, String)> {
+    versions["results"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|v| {
+                    let info = &v["version_info"];
+                    (
+                        info["semantic_version"].as_str().unwrap().to_string(),
+                        info["git_hash"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.
 pub struct Emulator {
     pub child: Option<std::process::Child>,
@@ -339,6 +357,18 @@ impl Emulator {
             .into_iter()
             .filter(|(m, p, _)| m == method && p == path)
             .count()
+    }
+
+    /// The published versions of demo/NAME, newest first, with the commit each was built
+    /// from.
+    pub fn published(&self, name: &str) -> Vec<(String, String)> {
+        let (_, versions) = self.call(
+            "GET",
+            &format!("/v1/algorithms/demo/{name}/versions?published=true"),
+            Some(KEY),
+            None,
+        );
+        published_list(&versions)
     }
 
     /// The request log's (method, path, status) rows for paths under `prefix`.
@@ -579,21 +609,24 @@ impl Deploy {
 
     /// The published semantic versions of demo/NAME, newest first.
     pub fn published_of(&self, name: &str) -> Vec<String> {
-        let (_, versions) = self.emulator.call(
-            "GET",
-            &format!("/v1/algorithms/demo/{name}/versions?published=true"),
-            Some(KEY),
-            None,
-        );
-        versions["results"]
-            .as_array()
-            .map(|r| {
-                r.iter()
-                    .filter_map(|v| v["version_info"]["semantic_version"].as_str())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.emulator
+            .published(name)
+            .into_iter()
+            .map(|(version, _)| version)
+            .collect()
+    }
+
+    /// algodeploy with only the profiles of `~/.algorithmia/config` (no `ALGORITHMIA_API` or
+    /// key in its environment), plus `env`.
+    pub fn run_profile(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args)
+            .env_remove("ALGORITHMIA_API")
+            .env_remove("ALGORITHMIA_API_KEY")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
     }
 
     pub fn clear_log(&self) {

@@ -331,6 +331,15 @@ pub struct DeployEnvironment {
 }
 
 impl Loaded {
+    /// The names of its environments, for messages: `production, staging`.
+    pub fn environment_names(&self) -> String {
+        self.environments
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// This manifest as environment `name` deploys it.
     pub fn for_environment(&self, name: &str) -> Option<Loaded> {
         let env = self.environments.get(name)?;

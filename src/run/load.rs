@@ -137,13 +137,6 @@ pub(super) fn select_environment(
     loaded: Vec<Loaded>,
     api: &ApiArgs,
 ) -> Result<(Vec<Loaded>, ApiArgs), Error> {
-    let names = |l: &Loaded| {
-        l.environments
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let shown = |l: &Loaded| crate::diagnostic::display_path(&l.path);
     let mut api = api.clone();
     let Some(env) = api.env.clone() else {
@@ -152,7 +145,7 @@ pub(super) fn select_environment(
                 message: format!(
                     "`{}` declares environments ({}): choose one with --env NAME",
                     shown(l),
-                    names(l)
+                    l.environment_names()
                 ),
             });
         }
@@ -175,7 +168,7 @@ pub(super) fn select_environment(
                 message: format!(
                     "`{}` has no environment `{env}` (it has: {})",
                     shown(&l),
-                    names(&l)
+                    l.environment_names()
                 ),
             });
         };
