@@ -8,6 +8,7 @@ mod clusters;
 // (`cargo test --features conformance`; `bash .ci/test` does).
 #[cfg(feature = "conformance")]
 mod conformance;
+mod console;
 mod contract;
 mod deploy;
 mod emulator;

@@ -131,9 +131,9 @@ fn raw(status: StatusCode, content_type: &str, body: &'static str) -> Response<B
 #[derive(Debug, Default)]
 pub struct Control {
     pub requests: Vec<RequestRecord>,
-    faults: Vec<Fault>,
+    pub(super) faults: Vec<Fault>,
     /// Algorithm id → builds still to fail.
-    build_failures: HashMap<String, u32>,
+    pub(super) build_failures: HashMap<String, u32>,
 }
 
 impl Control {

@@ -14,6 +14,7 @@
 
 mod api;
 mod builds;
+mod console;
 mod control;
 mod git;
 mod runtime;
@@ -497,6 +498,24 @@ async fn serve(options: Options) -> Result<(), Error> {
         let _ = writeln!(out, "export ALGORITHMIA_API={scheme}://{local}");
         let _ = out.flush();
     }
+    {
+        // Jupyter-style: the console's address with the token, for people (stderr, so that
+        // stdout stays `eval`-able). A token the user chose is theirs to add.
+        let host = if local.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+        } else {
+            local
+        };
+        let token = if options.admin_token.is_none() {
+            admin_token.as_str()
+        } else {
+            "<your admin token>"
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "console: {scheme}://{host}/?token={token}"
+        );
+    }
     tracing::info!(%local, "emulator listening");
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -945,6 +964,8 @@ async fn handle(
     let path = request.uri().path().to_string();
     let (response, owner) = if path.starts_with("/_emulator/") || path == "/_emulator" {
         (control::handle(&state, request).await, None)
+    } else if path == "/" || path == "/console" || path.starts_with("/console/") {
+        return Ok(console::handle(&state, request).await);
     } else if path.starts_with("/git/") {
         git::handle(&state, request).await
     } else if path == "/v1" || path.starts_with("/v1/") {

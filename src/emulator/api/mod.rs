@@ -63,6 +63,14 @@ impl ApiError {
         )
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn response(&self) -> Response<Body> {
         json_response(
             self.status,
@@ -163,6 +171,34 @@ pub async fn handle(
         .collect();
     let answer = route(&call, &method, &segments).await;
     (answer.unwrap_or_else(|e| e.response()), owner)
+}
+
+/// A call made from the console's form: the admin acts as the algorithm's owner (so
+/// unpublished builds can be called too), with the default timeout.
+pub async fn console_call(
+    state: &Arc<State>,
+    owner: &str,
+    name: &str,
+    version: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let grant = Grant {
+        owner: owner.to_string(),
+        manage: false,
+    };
+    let base = format!("{}://{}", state.scheme, state.local);
+    let call = Call {
+        state,
+        grant: &grant,
+        base: &base,
+        query: "",
+        content_type,
+        body,
+    };
+    call_algorithm(&call, owner, name, version)
+        .await
+        .unwrap_or_else(|e| e.response())
 }
 
 pub(super) struct Call<'a> {
