@@ -433,26 +433,11 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = httpdate_parse(value)?;
+    let when = httpdate::parse_http_date(value).ok()?;
     Some(
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
     )
-}
-
-fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
-    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
-        // RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
-        let parts: Vec<&str> = value.split_whitespace().collect();
-        let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-            return None;
-        };
-        let months = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let month = months.iter().position(|m| m == month)? + 1;
-        humantime::parse_rfc3339_weak(&format!("{year}-{month:02}-{:0>2}T{time}Z", day)).ok()
-    })
 }
 
 impl Client {

@@ -65,46 +65,73 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The environment section under each command's help (a macro so that `concat!` can build each
+/// command's `after_help` at compile time).
+macro_rules! env_help {
+    () => {
+        "\n\nEnvironment:\n  ALGORITHMIA_API        the API address (after --api, before the profile's api_server)\n  ALGORITHMIA_API_KEY    the API key (never a flag); else the profile's api_key\n  SSL_CERT_FILE, SSL_CERT_DIR  more trusted CAs, for the API and git\n  HTTPS_PROXY, NO_PROXY  proxies\n  NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM  colour (see --color)\n\nExit codes: 0 ok; 1 runtime failure; 2 changes pending (plan --detailed-exitcode);\n3 manifest invalid; 4 precondition failed; 5 key rejected; 64 usage error."
+    };
+}
+
+/// Local commands: only the colour variables apply.
+macro_rules! local_env_help {
+    () => {
+        "\n\nEnvironment:\n  NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM  colour (see --color)"
+    };
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests without touching the network or git; exit 3 if any is invalid
+    #[command(after_help = concat!("Examples:\n  algodeploy validate\n  algodeploy validate algorithms --format github   (annotations in a pull request)\n  algodeploy validate a/algorithm.yaml b --format json", local_env_help!(), "\n\nExit codes: 0 all valid; 3 a manifest is invalid; 64 usage error."))]
     Validate(ValidateArgs),
     /// Show what apply would change: create, update, push, publish; exit 2 with
     /// --detailed-exitcode when there are changes
     #[command(
-        after_help = "Examples:\n  algodeploy plan\n  algodeploy plan algorithms --changed-since origin/main --format markdown\n  algodeploy plan algorithms --shard 2/4 --parallelism 16 --out plan.json\n  algodeploy plan --env staging --format json"
+        after_help = concat!("Examples:\n  algodeploy plan\n  algodeploy plan algorithms --changed-since origin/main --format markdown\n  algodeploy plan algorithms --shard 2/4 --parallelism 16 --out plan.json\n  algodeploy plan --env staging --format json", env_help!())
     )]
     Plan(PlanArgs),
     /// Create or update the algorithm and publish the declared version from HEAD
     #[command(
-        after_help = "Examples:\n  algodeploy apply --yes --push\n  algodeploy apply plan.json --push          (exactly a saved, reviewed plan)\n  algodeploy apply algorithms --changed-since HEAD~1 --yes --push --parallelism 8\n  algodeploy apply algorithms --prune --yes  (also delete algorithms no manifest declares)"
+        after_help = concat!("Examples:\n  algodeploy apply --yes --push\n  algodeploy apply plan.json --push          (exactly a saved, reviewed plan)\n  algodeploy apply algorithms --changed-since \"$BEFORE\" --yes --push --parallelism 8\n  algodeploy apply algorithms --prune --yes  (also delete algorithms no manifest declares)", env_help!())
     )]
     Apply(ApplyArgs),
     /// Write an algorithm.yaml for an existing algorithm and its latest published version
+    #[command(after_help = concat!("Examples:\n  algodeploy import demo/hello_world > algorithm.yaml\n  algodeploy import demo/hello_world --out algorithms/hello_world/algorithm.yaml", env_help!()))]
     Import(ImportArgs),
     /// Show a saved plan (`plan --out FILE`) as text or JSON
+    #[command(after_help = concat!("Examples:\n  algodeploy show plan.json\n  algodeploy show plan.json --format markdown > plan.md", local_env_help!()))]
     Show(ShowArgs),
     /// Start an algorithm: write algorithm.yaml, its entry point, requirements.txt and the
     /// schema for editors (never over existing files)
+    #[command(after_help = concat!("Examples:\n  algodeploy init --owner demo\n  algodeploy init algorithms/resize --owner acme --name resize --runtime python3", local_env_help!()))]
     Init(InitArgs),
     /// List an algorithm's published versions, newest first, with the commits they came from
+    #[command(after_help = concat!("Examples:\n  algodeploy history\n  algodeploy history demo/hello_world --format json", env_help!()))]
     History(HistoryArgs),
     /// Delete the algorithm a manifest declares, after a plan and a confirmation
+    #[command(after_help = concat!("Examples:\n  algodeploy destroy\n  algodeploy destroy algorithms/old --yes", env_help!()))]
     Destroy(DestroyArgs),
     /// Publish the code of an earlier version as the next patch version
+    #[command(after_help = concat!("Examples:\n  algodeploy rollback --to 1.2.0\n  algodeploy rollback algorithms/resize --to 2.0.1 --yes", env_help!()))]
     Rollback(RollbackArgs),
     /// Print the JSON Schema of algorithm.yaml (for editors and yaml-language-server)
+    #[command(after_help = concat!("Examples:\n  algodeploy schema > algorithm.schema.json\n  (then `# yaml-language-server: $schema=./algorithm.schema.json` atop algorithm.yaml)", local_env_help!()))]
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
     /// offline pipeline tests
+    #[command(after_help = concat!("Examples:\n  algodeploy emulator                              (prints the key, the address and the console)\n  eval \"$(algodeploy emulator --listen 127.0.0.1:0 | tail -n +2 &)\"\n  algodeploy emulator --data-dir ./emulator --key-file keys --install-requirements", "\n\nEnvironment:\n  ALGODEPLOY_EMULATOR_ADMIN_TOKEN  the admin token (for /_emulator and the console)\n  RUST_LOG               logs on stderr (-v: one line per request)"))]
     #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
     /// Check the configuration, the API, the key, the git host and the git program, one line
     /// each with the fix
+    #[command(after_help = concat!("Examples:\n  algodeploy doctor\n  algodeploy doctor --env production --format json\n  algodeploy doctor --owner acme", env_help!()))]
     Doctor(DoctorArgs),
     /// Print the manual page (roff), covering every command: `algodeploy man | man -l -`
+    #[command(after_help = concat!("Examples:\n  algodeploy man | man -l -\n  algodeploy man > /usr/local/share/man/man1/algodeploy.1", local_env_help!()))]
     Man,
     /// Print a shell completion script
+    #[command(after_help = concat!("Examples:\n  algodeploy completions bash > ~/.local/share/bash-completion/completions/algodeploy\n  algodeploy completions zsh > ~/.zfunc/_algodeploy", local_env_help!()))]
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,

@@ -697,15 +697,15 @@ fn describe_certificate(der: &[u8]) -> (String, Option<i64>) {
     let Ok(cert) = x509_cert::Certificate::from_der(der) else {
         return ("a certificate that cannot be parsed".into(), None);
     };
-    let tbs = &cert.tbs_certificate;
-    let not_after = SystemTime::UNIX_EPOCH + tbs.validity.not_after.to_unix_duration();
+    let tbs = cert.tbs_certificate();
+    let not_after = SystemTime::UNIX_EPOCH + tbs.validity().not_after.to_unix_duration();
     let days = match not_after.duration_since(SystemTime::now()) {
         Ok(left) => (left.as_secs() / 86_400) as i64,
         Err(past) => -((past.duration().as_secs() / 86_400) as i64) - 1,
     };
     let date = humantime::format_rfc3339_seconds(not_after).to_string();
-    let subject = crate::sanitize::line(&tbs.subject.to_string(), None, 120);
-    let issuer = crate::sanitize::line(&tbs.issuer.to_string(), None, 120);
+    let subject = crate::sanitize::line(&tbs.subject().to_string(), None, 120);
+    let issuer = crate::sanitize::line(&tbs.issuer().to_string(), None, 120);
     let expiry = if days < 0 {
         format!("expired {}", &date[..10])
     } else {

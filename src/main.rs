@@ -1,7 +1,7 @@
 //! Entry point: parse flags, set up tracing, run one command, map the result to an exit code
 //! and one printed error.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -36,28 +36,18 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    // NO_COLOR (https://no-color.org) and --no-color win; CLICOLOR_FORCE forces colour even
-    // into a pipe; CLICOLOR=0 and TERM=dumb turn it off; otherwise colour only on a terminal.
-    // Without colour there are no spinners either.
-    let off = |name: &str, value: &str| std::env::var_os(name).is_some_and(|v| v == value);
-    if cli.global.color == algodeploy::cli::ColorChoice::Always && !cli.global.no_color {
-        // SAFETY: set before any thread starts; every colour decision reads it.
-        unsafe { std::env::set_var("CLICOLOR_FORCE", "1") };
-    }
-    // An explicit `--color always` wins over the environment; `--color never` and `--no-color`
-    // over everything.
-    let color = !cli.global.no_color
-        && match cli.global.color {
-            algodeploy::cli::ColorChoice::Never => false,
-            algodeploy::cli::ColorChoice::Always => true,
-            algodeploy::cli::ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && (run::color_forced()
-                        || (!off("CLICOLOR", "0")
-                            && !off("TERM", "dumb")
-                            && std::io::stderr().is_terminal()))
-            }
-        };
+    // One colour decision, anstream's (the CLICOLOR spec): `--color never` and `--no-color`
+    // win, then `--color always`; on auto NO_COLOR turns colour off, CLICOLOR_FORCE forces it
+    // even into a pipe, CLICOLOR=0 and TERM=dumb turn it off, otherwise colour only on a
+    // terminal. Without colour there are no spinners either.
+    let choice = match cli.global.color {
+        _ if cli.global.no_color => anstream::ColorChoice::Never,
+        algodeploy::cli::ColorChoice::Never => anstream::ColorChoice::Never,
+        algodeploy::cli::ColorChoice::Always => anstream::ColorChoice::Always,
+        algodeploy::cli::ColorChoice::Auto => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+    let color = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
     init_tracing(cli.global.verbose, color);
     match run(&cli, color) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

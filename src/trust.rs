@@ -118,6 +118,18 @@ impl Trust {
                 trust.add(Origin::System(path), certs);
             }
         }
+        // macOS keeps its trust (and the CAs an administrator added) in the keychain, which no
+        // bundle file holds.
+        #[cfg(target_os = "macos")]
+        {
+            let found = rustls_native_certs::load_native_certs();
+            if !found.certs.is_empty() {
+                trust.add(
+                    Origin::System(PathBuf::from("(macOS keychain)")),
+                    found.certs,
+                );
+            }
+        }
         let mut named = Vec::new();
         if let Some(path) = profile_ca {
             named.push((Origin::Profile(path.to_path_buf()), path));

@@ -119,3 +119,63 @@ fn the_man_page_renders_and_covers_every_command() {
     assert!(text.contains("ALGORITHMIA_API_KEY") && text.contains("Exit codes"));
     assert!(!text.contains("git-credential"));
 }
+
+const COMMANDS: &[&str] = &[
+    "validate",
+    "plan",
+    "apply",
+    "import",
+    "show",
+    "init",
+    "history",
+    "destroy",
+    "rollback",
+    "schema",
+    "emulator",
+    "doctor",
+    "man",
+    "completions",
+];
+
+/// Every command's help, as a snapshot (a changed flag or text shows in review), with examples
+/// and an environment section; and every example parses (its flags exist).
+#[test]
+fn every_commands_help_has_examples_an_environment_and_examples_that_parse() {
+    let top = Test::new().args(&["--help"]).run();
+    top.code(0);
+    assert!(top.stdout.contains("Environment:") && top.stdout.contains("Exit codes:"));
+    insta::assert_snapshot!("help", top.stdout);
+    for command in COMMANDS {
+        let help = Test::new().args(&[command, "--help"]).run();
+        help.code(0);
+        assert!(help.stdout.contains("Examples:"), "{command}: no examples");
+        assert!(
+            help.stdout.contains("Environment:"),
+            "{command}: no environment section"
+        );
+        insta::assert_snapshot!(format!("help_{command}"), help.stdout);
+        let examples = help
+            .stdout
+            .split("Examples:")
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap();
+        for line in examples.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("algodeploy ") else {
+                continue;
+            };
+            // The command itself, without a comment, a redirection or a pipe.
+            let rest = rest.split(['(', '>', '|']).next().unwrap();
+            let mut args: Vec<&str> = rest.split_whitespace().collect();
+            args.push("--help");
+            let out = Test::new().args(&args).run();
+            assert_eq!(
+                out.code, 0,
+                "example `{line}` of {command} does not parse: {}",
+                out.stderr
+            );
+        }
+    }
+}

@@ -193,3 +193,45 @@ fn validate_colours_on_a_terminal_and_never_in_a_pipe() {
         forced.stderr
     );
 }
+
+/// The same colour rules for plan (stdout) and doctor (stderr) as for validate.
+#[test]
+fn plan_and_doctor_follow_the_same_colour_rules() {
+    let d = Deploy::new(&[]);
+    let bin = crate::harness::BIN;
+    let home = d.home().display().to_string();
+    let cluster = [
+        ("ALGORITHMIA_API", d.emulator.url.as_str()),
+        ("ALGORITHMIA_API_KEY", crate::harness::KEY),
+        ("HOME", home.as_str()),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        cluster.iter().chain(extra).copied().collect()
+    };
+    for command in ["plan", "doctor"] {
+        let tty = on_a_terminal(&d, &format!("{bin} {command}"), &with(&[]));
+        assert!(
+            tty.contains("\u{1b}["),
+            "{command}: no colour on a terminal: {tty:?}"
+        );
+        for (name, value) in [("NO_COLOR", "1"), ("CLICOLOR", "0"), ("TERM", "dumb")] {
+            let plain = on_a_terminal(&d, &format!("{bin} {command}"), &with(&[(name, value)]));
+            assert!(
+                !plain.contains("\u{1b}[") && plain.contains("demo/hello_world"),
+                "{command} with {name}={value}: {plain:?}"
+            );
+        }
+        let never = on_a_terminal(&d, &format!("{bin} --color never {command}"), &with(&[]));
+        assert!(
+            !never.contains("\u{1b}["),
+            "{command} --color never: {never:?}"
+        );
+    }
+    // Into a pipe: plain, unless forced.
+    let piped = d.run(&["plan"]);
+    assert!(!piped.stdout.contains('\u{1b}') && !piped.stderr.contains('\u{1b}'));
+    let forced = d.run_with(&["plan"], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    assert!(forced.stdout.contains("\u{1b}[32m"), "{}", forced.stdout);
+    let always = d.run(&["--color", "always", "plan"]);
+    assert!(always.stdout.contains("\u{1b}[32m"), "{}", always.stdout);
+}

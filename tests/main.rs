@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod action;
 mod cli;
 mod clusters;
 // The official clients and schemathesis, from the virtualenvs `.ci/python-setup` makes

@@ -472,3 +472,17 @@ fn diagnostics_quoting_manifest_values_are_inert() {
     }
     assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
 }
+
+#[test]
+fn folders_git_ignores_are_not_searched_for_manifests() {
+    let out = Test::new()
+        .file(".gitignore", "generated/\n")
+        .file("a/algorithm.yaml", MINIMAL)
+        .file("generated/algorithm.yaml", "not: [valid")
+        .file("node_modules/x/algorithm.yaml", "not: [valid")
+        .args(&["validate", "."])
+        .run();
+    out.code(0);
+    assert!(!out.stderr.contains("generated") && !out.stdout.contains("generated"));
+    assert!(out.stdout.contains("a/algorithm.yaml") || out.stderr.contains("a/algorithm.yaml"));
+}

@@ -39,22 +39,9 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
 
 /// `%XX` escapes decoded (for the `service` parameter).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn valid_name(text: &str) -> bool {
@@ -380,7 +367,9 @@ async fn run_cgi(
     if let Some(length) = cgi.content_length {
         command.env("CONTENT_LENGTH", length.to_string());
     }
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only the child.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches only the child. Linux
+    // only: elsewhere the process group and kill-on-drop are what end the child.
+    #[cfg(target_os = "linux")]
     unsafe {
         command.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

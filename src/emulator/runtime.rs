@@ -246,6 +246,8 @@ fn limit_child(command: &mut tokio::process::Command) {
                 };
                 libc::setrlimit(resource, &limit);
             }
+            // Linux only (elsewhere the process group is what ends it).
+            #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });

@@ -1017,11 +1017,7 @@ pub fn looks_like_api_key(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c))
 }
 
+/// A UUID in its hyphenated form (`8-4-4-4-12` hex digits), the only form ids take.
 fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }

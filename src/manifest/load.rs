@@ -25,16 +25,29 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                let mut manifests: Vec<PathBuf> = walkdir::WalkDir::new(path)
-                    .sort_by_file_name()
-                    .into_iter()
+                // What git ignores is never deployed (`.gitignore`, `.git/info/exclude`), and
+                // neither are hidden folders, `target` or `node_modules`; links are not followed.
+                let mut manifests: Vec<PathBuf> = ignore::WalkBuilder::new(path)
+                    .hidden(true)
+                    .parents(true)
+                    .git_ignore(true)
+                    .git_exclude(true)
+                    .git_global(false)
+                    .require_git(false)
+                    .ignore(false)
+                    .follow_links(false)
+                    .sort_by_file_name(std::cmp::Ord::cmp)
                     .filter_entry(|entry| {
                         entry.depth() == 0
-                            || !entry.file_type().is_dir()
+                            || !entry.file_type().is_some_and(|t| t.is_dir())
                             || !is_skipped_dir(&entry.file_name().to_string_lossy())
                     })
+                    .build()
                     .filter_map(Result::ok)
-                    .filter(|entry| entry.file_type().is_file() && entry.file_name() == MANIFEST_NAME)
+                    .filter(|entry| {
+                        entry.file_type().is_some_and(|t| t.is_file())
+                            && entry.file_name() == MANIFEST_NAME
+                    })
                     .map(|entry| {
                         // `validate .` reports `a/algorithm.yaml`, not `./a/algorithm.yaml`.
                         let path = entry.into_path();
@@ -46,7 +59,7 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
                         path,
                         "no-manifest",
                         format!("no `{MANIFEST_NAME}` found under the folder `{}`", crate::diagnostic::display_path(path)),
-                        "name a manifest file, or a folder that contains one (`.git`, `target` and hidden folders are skipped)",
+                        "name a manifest file, or a folder that contains one (hidden folders, `target`, `node_modules` and what `.gitignore` ignores are skipped)",
                     )));
                 }
                 manifests.sort();

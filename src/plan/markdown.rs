@@ -210,8 +210,14 @@ impl Plan {
     /// The plan as Markdown, at most [`LIMIT`] characters; `full` names where the whole plan
     /// is when it must be cut (a file, a job's log).
     pub fn render_markdown(&self, full: &str) -> String {
+        self.render_markdown_titled("algodeploy plan", full)
+    }
+
+    /// [`Plan::render_markdown`] under another heading (`algodeploy apply` for an apply's
+    /// summary).
+    pub fn render_markdown_titled(&self, title: &str, full: &str) -> String {
         let s = &self.summary;
-        let mut head = String::from("### algodeploy plan\n\n");
+        let mut head = format!("### {title}\n\n");
         let _ = writeln!(
             head,
             "| create | update | push | test | publish | unchanged |\n|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} |\n",

@@ -183,7 +183,6 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             if args.format == PlanFormat::Text {
                 out(&paint(&saved, color))?;
             }
-            step_summary(&saved, Some(file));
             if saved.prune != fresh.prune {
                 return Err(Error::Stale {
                     reasons: vec![
@@ -213,7 +212,6 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             if args.format == PlanFormat::Text {
                 out(&paint(&plan, color))?;
             }
-            step_summary(&plan, None);
             if !plan.prune.is_empty() && !failures.is_empty() {
                 // Pruning needs every manifest planned: one that failed may declare an
                 // algorithm that would look orphaned.
@@ -292,17 +290,17 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
     table.extend(pruned);
     let failure = Error::combine(failures);
     let s = &plan.summary;
+    // The job's summary: what was applied and how each algorithm ended.
+    let summary = plan.render_markdown_titled("algodeploy apply", "in the job's log")
+        + &results_markdown(&table);
+    super::step_summary_text(&summary);
     match args.format {
         PlanFormat::Json if failure.is_none() => {
             let result = serde_json::json!({"format_version": plan::FORMAT_VERSION, "plan": plan, "applied": done.records, "errors": []});
             out(&(serde_json::to_string_pretty(&result).expect("a result serializes") + "\n"))?;
         }
         PlanFormat::Json => {}
-        PlanFormat::Markdown => {
-            let mut text = plan.render_markdown("in the job's log");
-            text.push_str(&results_markdown(&table));
-            out(&text)?
-        }
+        PlanFormat::Markdown => out(&summary)?,
         PlanFormat::Text => {
             if plan.algorithms.len() > 1 || failure.is_some() {
                 eprint!("{}", results_text(&table));

@@ -79,15 +79,19 @@ fn full_plan_where(out: Option<&Path>) -> String {
     }
 }
 
-/// Under GitHub Actions, the plan's Markdown is appended to the job's step summary.
+/// Under GitHub Actions, a plan's Markdown is appended to the job's step summary.
 fn step_summary(plan: &Plan, out: Option<&Path>) {
+    step_summary_text(&plan.render_markdown(&full_plan_where(out)));
+}
+
+/// Under GitHub Actions, append `text` to the job's step summary.
+fn step_summary_text(text: &str) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return;
     };
-    let text = plan.render_markdown(&full_plan_where(out));
     let written = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -101,9 +105,10 @@ fn step_summary(plan: &Plan, out: Option<&Path>) {
     }
 }
 
-/// `CLICOLOR_FORCE` (set, not `0`): colour even when not writing to a terminal.
-pub fn color_forced() -> bool {
-    std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0")
+/// Whether stdout takes colour (anstream's choice: `--color`, NO_COLOR, CLICOLOR,
+/// CLICOLOR_FORCE, TERM, a terminal).
+pub fn stdout_color() -> bool {
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
 
 /// A plan's text, coloured by each line's action (from the step, never from the text) when
@@ -111,7 +116,7 @@ pub fn color_forced() -> bool {
 pub(crate) fn paint(plan: &Plan, color: bool) -> String {
     use anstyle::{AnsiColor, Style};
     use plan::{Action, LineKind};
-    let color = color && (color_forced() || std::io::stdout().is_terminal());
+    let color = color && stdout_color();
     plan.lines()
         .into_iter()
         .map(|line| {

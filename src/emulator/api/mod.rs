@@ -250,8 +250,9 @@ fn base_url(state: &State, request: &Request<Incoming>) -> String {
     format!("{}://{host}", state.scheme)
 }
 
+/// A UUID in its hyphenated form (`8-4-4-4-12` hex digits), the only form ids take.
 fn is_uuid(text: &str) -> bool {
-    uuid::Uuid::try_parse(text).is_ok() && text.len() == 36
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }
 
 /// Which algorithm a path names.
