@@ -207,7 +207,7 @@ fn main() {
             .stderr(Stdio::null())
             .status()
             .ok()
-            .filter(|s| s.success())
+            .filter(std::process::ExitStatus::success)
             .map(|_| started.elapsed())
     });
 

@@ -650,10 +650,9 @@ fn derive_one(
                 .any(|(y, _)| y != x && repo.graph_descendant_of(*y, *x).unwrap_or(false))
         });
     }
-    let root = match resolved[spec.root] {
-        Some((oid, TREE_MODE)) => oid,
-        // The folder is not there (yet, or any more): nothing new to deploy.
-        _ => return Ok(parents.first().copied()),
+    // The folder is not there (yet, or any more): nothing new to deploy.
+    let Some((root, TREE_MODE)) = resolved[spec.root] else {
+        return Ok(parents.first().copied());
     };
     let tree = deploy_tree(repo, spec, root, resolved)?;
     if let [(only, only_tree)] = parents.as_slice()

@@ -20,8 +20,10 @@ pub mod current;
 pub mod deploy;
 pub mod diagnostic;
 pub mod doctor;
+/// The local Algorithmia, its own crate (`crates/emulator`): no wire type is shared with the
+/// client.
 #[cfg(feature = "emulator")]
-pub mod emulator;
+pub use algodeploy_emulator as emulator;
 pub mod entry_points;
 pub mod error;
 pub mod fields;

@@ -233,7 +233,7 @@ impl Changes {
                     parts.pop();
                 }
                 std::path::Component::Normal(part) => {
-                    parts.push(part.to_string_lossy().into_owned())
+                    parts.push(part.to_string_lossy().into_owned());
                 }
                 _ => {}
             }
@@ -281,7 +281,7 @@ mod tests {
                 .collect();
             let mut names: Vec<String> = (0..300).map(|n| format!("demo/a{n}")).collect();
             let before: Vec<_> = shards.iter().map(|s| s.select(&names)).collect();
-            let sizes: Vec<usize> = before.iter().map(|h| h.len()).collect();
+            let sizes: Vec<usize> = before.iter().map(std::collections::HashSet::len).collect();
             let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
             assert!(max - min <= 1, "{count} shards: {sizes:?}");
             names.push("demo/new_one".into());

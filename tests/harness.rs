@@ -4,41 +4,41 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_algodeploy");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_algodeploy");
 
-pub struct Test {
+pub(crate) struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
 }
 
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Test {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Test {
             dir: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
         }
     }
 
-    pub fn file(self, path: &str, contents: impl AsRef<[u8]>) -> Self {
+    pub(crate) fn file(self, path: &str, contents: impl AsRef<[u8]>) -> Self {
         let full = self.dir.path().join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, contents).unwrap();
         self
     }
 
-    pub fn args(mut self, args: &[&str]) -> Self {
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_string()));
         self
     }
 
-    pub fn run(&self) -> Output {
+    pub(crate) fn run(&self) -> Output {
         Command::new(BIN)
             .args(&self.args)
             .current_dir(self.dir.path())
@@ -65,7 +65,7 @@ impl From<std::process::Output> for Output {
 
 impl Output {
     /// Exit code, stdout and stderr in one text for snapshots.
-    pub fn snapshot(&self) -> String {
+    pub(crate) fn snapshot(&self) -> String {
         format!(
             "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
             self.code, self.stdout, self.stderr
@@ -73,7 +73,7 @@ impl Output {
     }
 
     #[track_caller]
-    pub fn stderr_has(&self, needle: &str) -> &Self {
+    pub(crate) fn stderr_has(&self, needle: &str) -> &Self {
         assert!(
             self.stderr.contains(needle),
             "stderr lacks {needle:?}\n{}",
@@ -83,7 +83,7 @@ impl Output {
     }
 
     #[track_caller]
-    pub fn stdout_has(&self, needle: &str) -> &Self {
+    pub(crate) fn stdout_has(&self, needle: &str) -> &Self {
         assert!(
             self.stdout.contains(needle),
             "stdout lacks {needle:?}\n{}",
@@ -93,7 +93,7 @@ impl Output {
     }
 
     #[track_caller]
-    pub fn code(&self, expected: i32) -> &Self {
+    pub(crate) fn code(&self, expected: i32) -> &Self {
         assert_eq!(
             self.code,
             expected,
@@ -105,22 +105,22 @@ impl Output {
 }
 
 /// The repository's own folder (for `examples/`, README.md).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The example manifest's text.
-pub fn example() -> String {
+pub(crate) fn example() -> String {
     std::fs::read_to_string(repo_root().join("examples/algorithm.yaml")).unwrap()
 }
 
 /// A blocking HTTP client for tests (rustls needs its crypto provider installed once).
-pub fn http() -> reqwest::blocking::Client {
+pub(crate) fn http() -> reqwest::blocking::Client {
     http_builder().build().unwrap()
 }
 
 /// A blocking client builder with the crypto provider installed.
-pub fn http_builder() -> reqwest::blocking::ClientBuilder {
+pub(crate) fn http_builder() -> reqwest::blocking::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -129,7 +129,7 @@ pub fn http_builder() -> reqwest::blocking::ClientBuilder {
 }
 
 /// `(version, git hash)` of each entry of a published-versions answer.
-pub fn published_list(versions: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn published_list(versions: &serde_json::Value) -> Vec<(String, String)> {
     versions["results"]
         .as_array()
         .map(|r| {
@@ -147,7 +147,7 @@ pub fn published_list(versions: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 /// A running `algodeploy emulator` on a free loopback port, stopped (SIGTERM) on drop.
-pub struct Emulator {
+pub(crate) struct Emulator {
     pub child: Option<std::process::Child>,
     pub url: String,
     _temp: Option<tempfile::TempDir>,
@@ -156,14 +156,14 @@ pub struct Emulator {
     pub ca: Option<PathBuf>,
 }
 
-pub const KEY: &str = "simDemoKeyForTests0000000001";
-pub const OTHER_KEY: &str = "simOtherKeyForTests000000002";
-pub const READ_KEY: &str = "simReadOnlyKeyForTests000003";
-pub const ADMIN: &str = "test-admin-token";
+pub(crate) const KEY: &str = "simDemoKeyForTests0000000001";
+pub(crate) const OTHER_KEY: &str = "simOtherKeyForTests000000002";
+pub(crate) const READ_KEY: &str = "simReadOnlyKeyForTests000003";
+pub(crate) const ADMIN: &str = "test-admin-token";
 
 impl Emulator {
     /// Owners `demo` (KEY, manage; READ_KEY, read only) and `other` (OTHER_KEY).
-    pub fn start(extra: &[&str]) -> Emulator {
+    pub(crate) fn start(extra: &[&str]) -> Emulator {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
         let mut emulator = Emulator::with_data_dir(&data_dir, extra);
@@ -171,7 +171,7 @@ impl Emulator {
         emulator
     }
 
-    pub fn with_data_dir(data_dir: &std::path::Path, extra: &[&str]) -> Emulator {
+    pub(crate) fn with_data_dir(data_dir: &std::path::Path, extra: &[&str]) -> Emulator {
         let listen = if extra.contains(&"--listen") {
             Vec::new()
         } else {
@@ -206,7 +206,7 @@ impl Emulator {
     }
 
     /// An emulator started with exactly these arguments (after the binary).
-    pub fn with_args(args: Vec<String>) -> Emulator {
+    pub(crate) fn with_args(args: Vec<String>) -> Emulator {
         let mut emulator = Emulator {
             child: None,
             url: String::new(),
@@ -243,7 +243,7 @@ impl Emulator {
     }
 
     /// Stop with SIGTERM and wait; returns the exit code and stderr.
-    pub fn stop(&mut self) -> (Option<i32>, String) {
+    pub(crate) fn stop(&mut self) -> (Option<i32>, String) {
         use std::io::Read;
         let Some(mut child) = self.child.take() else {
             return (None, String::new());
@@ -261,7 +261,7 @@ impl Emulator {
     }
 
     /// Kill with SIGKILL: no chance to clean up.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal(&child, "KILL");
             let _ = child.wait();
@@ -269,23 +269,23 @@ impl Emulator {
     }
 
     /// Start again on the same data folder (and a new port).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.spawn();
     }
 
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         self.url
             .trim_start_matches("http://")
             .trim_start_matches("https://")
     }
 
     /// The port the emulator listens on.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.host().rsplit(':').next().unwrap().parse().unwrap()
     }
 
     /// A blocking HTTP request with a key (`Simple` scheme); returns status and JSON body.
-    pub fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,
@@ -311,7 +311,7 @@ impl Emulator {
         (status, json)
     }
 
-    pub fn admin(
+    pub(crate) fn admin(
         &self,
         method: &str,
         path: &str,
@@ -334,7 +334,7 @@ impl Emulator {
     }
 
     /// A client for this emulator (trusting its CA when it serves HTTPS).
-    pub fn client(&self) -> reqwest::blocking::Client {
+    pub(crate) fn client(&self) -> reqwest::blocking::Client {
         match &self.ca {
             Some(ca) => https(ca),
             None => http(),
@@ -342,7 +342,7 @@ impl Emulator {
     }
 
     /// Create a Python algorithm `name` for owner `demo` with demo's key.
-    pub fn create(&self, name: &str) -> (u16, serde_json::Value) {
+    pub(crate) fn create(&self, name: &str) -> (u16, serde_json::Value) {
         self.call(
             "POST",
             "/v1/algorithms/demo",
@@ -352,7 +352,7 @@ impl Emulator {
     }
 
     /// How many `method` requests the emulator logged for exactly `path`.
-    pub fn count(&self, method: &str, path: &str) -> usize {
+    pub(crate) fn count(&self, method: &str, path: &str) -> usize {
         self.requests(path)
             .into_iter()
             .filter(|(m, p, _)| m == method && p == path)
@@ -361,7 +361,7 @@ impl Emulator {
 
     /// The published versions of demo/NAME, newest first, with the commit each was built
     /// from.
-    pub fn published(&self, name: &str) -> Vec<(String, String)> {
+    pub(crate) fn published(&self, name: &str) -> Vec<(String, String)> {
         let (_, versions) = self.call(
             "GET",
             &format!("/v1/algorithms/demo/{name}/versions?published=true"),
@@ -372,7 +372,7 @@ impl Emulator {
     }
 
     /// The request log's (method, path, status) rows for paths under `prefix`.
-    pub fn requests(&self, prefix: &str) -> Vec<(String, String, u16)> {
+    pub(crate) fn requests(&self, prefix: &str) -> Vec<(String, String, u16)> {
         let (_, log) = self.admin("GET", "/_emulator/requests", None);
         log.as_array()
             .unwrap()
@@ -406,7 +406,7 @@ fn signal(child: &std::process::Child, name: &str) {
 }
 
 /// A create request body for a Python algorithm.
-pub fn create_body(name: &str) -> serde_json::Value {
+pub(crate) fn create_body(name: &str) -> serde_json::Value {
     serde_json::json!({
         "name": name,
         "details": {"label": "Hello"},
@@ -421,12 +421,12 @@ pub fn create_body(name: &str) -> serde_json::Value {
 }
 
 /// A git work tree with one commit holding a buildable Python algorithm `name`.
-pub struct Repo {
+pub(crate) struct Repo {
     pub dir: tempfile::TempDir,
 }
 
 impl Repo {
-    pub fn python(name: &str) -> Repo {
+    pub(crate) fn python(name: &str) -> Repo {
         let repo = Repo {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -440,13 +440,13 @@ impl Repo {
         repo
     }
 
-    pub fn write(&self, path: &str, contents: &str) {
+    pub(crate) fn write(&self, path: &str, contents: &str) {
         let full = self.dir.path().join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, contents).unwrap();
     }
 
-    pub fn commit(&self, message: &str) -> String {
+    pub(crate) fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
         self.git(&[
             "-c",
@@ -462,12 +462,12 @@ impl Repo {
         self.head()
     }
 
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"]).trim().to_string()
     }
 
     /// Run git here with the machine's git configuration ignored; panics on failure.
-    pub fn git(&self, args: &[&str]) -> String {
+    pub(crate) fn git(&self, args: &[&str]) -> String {
         let out = self.try_git(args);
         assert!(
             out.status.success(),
@@ -477,7 +477,7 @@ impl Repo {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn try_git(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn try_git(&self, args: &[&str]) -> std::process::Output {
         Command::new("git")
             .args(args)
             .current_dir(self.dir.path())
@@ -489,7 +489,7 @@ impl Repo {
     }
 
     /// `git push` with credentials in the URL, as a user would from a shell.
-    pub fn push(
+    pub(crate) fn push(
         &self,
         emulator: &Emulator,
         owner: &str,
@@ -507,14 +507,14 @@ impl Repo {
 /// An algorithm repository made from `examples/` (manifest, entry point, requirements), one
 /// commit, with an emulator to deploy to. `run` calls algodeploy inside it with the emulator's
 /// address and key in the environment and a HOME of its own (no user config is read).
-pub struct Deploy {
+pub(crate) struct Deploy {
     pub emulator: Emulator,
     pub repo: Repo,
     home: tempfile::TempDir,
 }
 
 impl Deploy {
-    pub fn new(extra: &[&str]) -> Deploy {
+    pub(crate) fn new(extra: &[&str]) -> Deploy {
         let emulator = Emulator::start(extra);
         let repo = Repo {
             dir: tempfile::tempdir().unwrap(),
@@ -538,23 +538,23 @@ impl Deploy {
         }
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.run_with(args, &[("ALGORITHMIA_API_KEY", KEY)])
     }
 
     /// The HOME that algodeploy runs with (for `~/.algorithmia/config`).
-    pub fn home(&self) -> &std::path::Path {
+    pub(crate) fn home(&self) -> &std::path::Path {
         self.home.path()
     }
 
     /// Write `~/.algorithmia/config`.
-    pub fn profile(&self, text: &str) {
+    pub(crate) fn profile(&self, text: &str) {
         let dir = self.home.path().join(".algorithmia");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config"), text).unwrap();
     }
 
-    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.command(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -565,11 +565,11 @@ impl Deploy {
 
     /// algodeploy in the repository, with the emulator's address and key, for tests that
     /// need the process itself (signals, concurrency).
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         self.command_in(self.repo.dir.path(), args)
     }
 
-    pub fn command_in(&self, dir: &std::path::Path, args: &[&str]) -> Command {
+    pub(crate) fn command_in(&self, dir: &std::path::Path, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command
             .args(args)
@@ -586,7 +586,7 @@ impl Deploy {
     }
 
     /// Edit the manifest with a text replacement (which must match).
-    pub fn edit(&self, from: &str, to: &str) {
+    pub(crate) fn edit(&self, from: &str, to: &str) {
         let path = self.repo.dir.path().join("algorithm.yaml");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{from:?} not in the manifest");
@@ -594,7 +594,7 @@ impl Deploy {
     }
 
     /// Requests to `/v1` that change something (POST, PUT, DELETE).
-    pub fn writes(&self) -> Vec<(String, String, u16)> {
+    pub(crate) fn writes(&self) -> Vec<(String, String, u16)> {
         self.emulator
             .requests("/v1")
             .into_iter()
@@ -603,12 +603,12 @@ impl Deploy {
     }
 
     /// The published semantic versions of demo/hello_world, newest first.
-    pub fn published(&self) -> Vec<String> {
+    pub(crate) fn published(&self) -> Vec<String> {
         self.published_of("hello_world")
     }
 
     /// The published semantic versions of demo/NAME, newest first.
-    pub fn published_of(&self, name: &str) -> Vec<String> {
+    pub(crate) fn published_of(&self, name: &str) -> Vec<String> {
         self.emulator
             .published(name)
             .into_iter()
@@ -618,7 +618,7 @@ impl Deploy {
 
     /// algodeploy with only the profiles of `~/.algorithmia/config` (no `ALGORITHMIA_API` or
     /// key in its environment), plus `env`.
-    pub fn run_profile(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn run_profile(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.command(args)
             .env_remove("ALGORITHMIA_API")
             .env_remove("ALGORITHMIA_API_KEY")
@@ -629,14 +629,14 @@ impl Deploy {
             .into()
     }
 
-    pub fn clear_log(&self) {
+    pub(crate) fn clear_log(&self) {
         self.emulator.admin("DELETE", "/_emulator/requests", None);
     }
 }
 
 /// A throwaway certificate authority and a server certificate it issued for `127.0.0.1` and
 /// `localhost`, as PEM files in a folder of their own.
-pub struct Pki {
+pub(crate) struct Pki {
     pub dir: tempfile::TempDir,
     pub ca: PathBuf,
     pub cert: PathBuf,
@@ -644,7 +644,7 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn new(name: &str) -> Pki {
+    pub(crate) fn new(name: &str) -> Pki {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
         };
@@ -683,7 +683,7 @@ impl Pki {
     }
 
     /// The emulator flags that serve HTTPS with this certificate.
-    pub fn flags(&self) -> Vec<String> {
+    pub(crate) fn flags(&self) -> Vec<String> {
         vec![
             "--tls-cert".into(),
             self.cert.display().to_string(),
@@ -694,7 +694,7 @@ impl Pki {
 }
 
 /// A blocking HTTP client that trusts `ca` (for tests against an HTTPS emulator).
-pub fn https(ca: &std::path::Path) -> reqwest::blocking::Client {
+pub(crate) fn https(ca: &std::path::Path) -> reqwest::blocking::Client {
     let _ = http();
     let pem = std::fs::read(ca).unwrap();
     reqwest::blocking::Client::builder()
@@ -704,7 +704,7 @@ pub fn https(ca: &std::path::Path) -> reqwest::blocking::Client {
 }
 
 /// Snapshot filters for what changes between runs: ports, commit hashes, ids, temp paths.
-pub fn filters() -> insta::Settings {
+pub(crate) fn filters() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings.add_filter(r"\b[0-9a-f]{40}\b", "[SHA]");

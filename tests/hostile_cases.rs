@@ -4,7 +4,7 @@
 
 /// What `validate` must answer: refused with this code at this line and column, or accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Refused {
         code: &'static str,
         line: usize,
@@ -13,7 +13,7 @@ pub enum Verdict {
     Accepted,
 }
 
-pub struct Case {
+pub(crate) struct Case {
     pub name: &'static str,
     pub bytes: Vec<u8>,
     pub verdict: Verdict,
@@ -28,14 +28,14 @@ fn refused(code: &'static str, line: usize, column: usize) -> Verdict {
     Verdict::Refused { code, line, column }
 }
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name, bytes: Vec<u8>, verdict| {
         cases.push(Case {
             name,
             bytes,
             verdict,
-        })
+        });
     };
 
     add(

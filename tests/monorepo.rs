@@ -235,7 +235,7 @@ fn a_long_markdown_plan_is_cut_with_a_note_saying_where_the_rest_is() {
         insta::assert_snapshot!(
             "markdown_head",
             out.stdout.lines().take(12).collect::<Vec<_>>().join("\n")
-        )
+        );
     });
 }
 

@@ -260,7 +260,7 @@ pub fn tracked_summary(
         .map_err(|_| not_in_head())?;
     // A link anywhere on the way (the file, or a folder above it) is refused.
     let mut prefix = PathBuf::new();
-    for part in relative.iter() {
+    for part in relative {
         prefix.push(part);
         let entry = tree.get_path(&prefix).map_err(|_| not_in_head())?;
         if entry.filemode() == 0o120000 {
@@ -350,9 +350,9 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<FileReport>) {
 
 /// `work` over `items` on the machine's cores (a monorepo has hundreds of manifests), results
 /// in the items' order.
-pub fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub(super) fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, std::num::NonZero::get)
         .min(8);
     if threads < 2 || items.len() < 16 {
         return items.into_iter().map(work).collect();

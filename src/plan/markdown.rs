@@ -12,7 +12,7 @@ use super::model::{AlgorithmPlan, Change, Plan, Step};
 use crate::git::short;
 
 /// GitHub's limit for a comment (and a step summary is read the same way).
-pub const LIMIT: usize = 65_536;
+pub(super) const LIMIT: usize = 65_536;
 
 /// Text safe inside a Markdown table cell or line: no pipes, no HTML, one line.
 pub fn cell(text: &str) -> String {

@@ -155,7 +155,7 @@ mod head_build {
     use super::BuildStatus;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer>(
+    pub(super) fn serialize<S: Serializer>(
         value: &Option<BuildStatus>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -165,7 +165,7 @@ mod head_build {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<BuildStatus>, D::Error> {
         let status = BuildStatus::deserialize(deserializer)?;

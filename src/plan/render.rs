@@ -122,10 +122,10 @@ impl AlgorithmPlan {
         } else {
             "not pushed"
         };
-        let build = git
-            .build
-            .as_ref()
-            .map_or_else(|| "no build yet".to_string(), |b| b.describe());
+        let build = git.build.as_ref().map_or_else(
+            || "no build yet".to_string(),
+            super::super::current::BuildStatus::describe,
+        );
         let source = if git.folders.is_empty() {
             String::new()
         } else {

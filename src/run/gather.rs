@@ -15,7 +15,7 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    pub fn algorithm(&self) -> String {
+    pub(super) fn algorithm(&self) -> String {
         algorithm_of(&self.loaded)
     }
 }

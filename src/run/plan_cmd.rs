@@ -24,7 +24,7 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
             if let Some(failure) = &failure {
                 document["errors"] = failure.to_json().into();
             }
-            out(&(serde_json::to_string_pretty(&document).expect("a plan serializes") + "\n"))?
+            out(&(serde_json::to_string_pretty(&document).expect("a plan serializes") + "\n"))?;
         }
         PlanFormat::Markdown => out(&plan.render_markdown(&full_plan_where(args.out.as_deref())))?,
     }

@@ -177,7 +177,7 @@ impl Walk {
         for component in path.components() {
             match component {
                 Component::Normal(part) if part != ".git" && part != ".algodeploy" => {
-                    parts.push(part.to_string_lossy().into_owned())
+                    parts.push(part.to_string_lossy().into_owned());
                 }
                 Component::Normal(part) => {
                     self.push(fail(format!(

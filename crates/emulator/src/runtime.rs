@@ -220,7 +220,7 @@ fn probe_sandbox(data_dir: &Path) -> Result<(), String> {
         .stderr(Stdio::piped());
     match command.output() {
         Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(crate::sanitize::line(
+        Ok(out) => Err(algodeploy_platform::text::line(
             String::from_utf8_lossy(&out.stderr).trim(),
             None,
             200,
@@ -701,7 +701,7 @@ impl Runtime {
                         serde_json::value::RawValue::from_string("null".into())
                             .expect("null is JSON")
                     },
-                    |r| r.to_owned(),
+                    std::borrow::ToOwned::to_owned,
                 )),
             }
         } else {
@@ -752,7 +752,7 @@ impl Runtime {
 
 /// Python runtimes: the legacy languages `python2-langpack` and `python3-1`, and package sets
 /// and environments that are not another language's (as builds.rs decides).
-pub fn is_python(algorithm: &Algorithm) -> bool {
+pub(crate) fn is_python(algorithm: &Algorithm) -> bool {
     super::builds::runtime_kind(algorithm) == "python"
 }
 

@@ -8,13 +8,13 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Answer, ApiError, Call, Target, resolve};
-use crate::emulator::store::Secret;
-use crate::emulator::{json_response, now};
+use crate::store::Secret;
+use crate::{json_response, now};
 
 /// The one secret provider the emulator has.
-pub const PROVIDER: &str = "emulator";
+pub(super) const PROVIDER: &str = "emulator";
 
-pub fn providers() -> Answer {
+pub(super) fn providers() -> Answer {
     Ok(json_response(
         StatusCode::OK,
         &json!({"results": [{"id": PROVIDER, "name": "emulator", "is_default": true}]}),
@@ -51,7 +51,7 @@ fn body(call: &Call<'_>) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::invalid(format!("the body is not JSON: {e}")))
 }
 
-pub fn list(call: &Call<'_>, target: &Target<'_>) -> Answer {
+pub(super) fn list(call: &Call<'_>, target: &Target<'_>) -> Answer {
     let algorithm = resolve(call, target, false)?;
     let secrets = call
         .state
@@ -60,7 +60,7 @@ pub fn list(call: &Call<'_>, target: &Target<'_>) -> Answer {
     Ok(json_response(StatusCode::OK, &json!({"results": results})))
 }
 
-pub fn create(call: &Call<'_>, target: &Target<'_>) -> Answer {
+pub(super) fn create(call: &Call<'_>, target: &Target<'_>) -> Answer {
     let algorithm = resolve(call, target, true)?;
     let body = body(call)?;
     let key = body["secret_key"].as_str().unwrap_or("");
@@ -105,7 +105,7 @@ pub fn create(call: &Call<'_>, target: &Target<'_>) -> Answer {
     Ok(json_response(StatusCode::OK, &answer(&secret)))
 }
 
-pub fn edit(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
+pub(super) fn edit(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
     let algorithm = resolve(call, target, true)?;
     let body = body(call)?;
     let updated = call.state.tx(|tx| {
@@ -125,7 +125,7 @@ pub fn edit(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
     Ok(json_response(StatusCode::OK, &answer(&updated)))
 }
 
-pub fn delete(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
+pub(super) fn delete(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
     let algorithm = resolve(call, target, true)?;
     let deleted = call
         .state
@@ -133,5 +133,5 @@ pub fn delete(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
     if deleted == 0 {
         return Err(ApiError::new(StatusCode::NOT_FOUND, 1010, "No such secret"));
     }
-    Ok(crate::emulator::empty_response(StatusCode::NO_CONTENT))
+    Ok(crate::empty_response(StatusCode::NO_CONTENT))
 }

@@ -163,7 +163,7 @@ impl Control {
     }
 }
 
-pub async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     if path == "/_emulator/health" {

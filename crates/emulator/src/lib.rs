@@ -34,6 +34,66 @@ use hyper::{Request, Response, StatusCode};
 
 use store::Store;
 
+/// `algodeploy emulator`'s flags (the command line is algodeploy's; the flags are the
+/// emulator's own).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    pub listen: std::net::SocketAddr,
+    /// Allow listening on an address other than loopback (anyone who can reach it can use the
+    /// keys you give)
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Keep state in this folder (SQLite plus bare git repositories) across restarts; without
+    /// it, a temporary folder removed on exit
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A key that may manage OWNER's algorithms, as OWNER=KEY (repeatable); with no key at
+    /// all, one is made for owner `demo` and printed
+    #[arg(long = "key", value_name = "OWNER=KEY")]
+    pub keys: Vec<String>,
+    /// A key that may only read OWNER's algorithms, as OWNER=KEY (repeatable)
+    #[arg(long = "read-only-key", value_name = "OWNER=KEY")]
+    pub read_only_keys: Vec<String>,
+    /// Keys from a file readable by its owner only (mode 600): one `OWNER=KEY` per line, or
+    /// `read-only OWNER=KEY`; `#` comments. Unlike --key, keeps keys out of the process list
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
+    /// How long a build takes
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub build_seconds: f64,
+    /// Delay added to every /v1 response
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+    /// Share of /v1 requests answered 503 with Retry-After: 1, before any state changes
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// The token for /_emulator endpoints; without it, one is made and printed. Visible to
+    /// local users in the process list: prefer --admin-token-file or the environment
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "ALGODEPLOY_EMULATOR_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Read the /_emulator token from a file readable by its owner only (mode 600)
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// --tls-key
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Let builds pip-install requirements.txt into a virtualenv per build (needs PyPI);
+    /// without it, calls run with the emulator's python3
+    #[arg(long)]
+    pub install_requirements: bool,
+}
+
 /// What `algodeploy emulator` was asked to do, already checked.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -53,7 +113,7 @@ pub struct Options {
 
 impl Options {
     /// Check the command line: a usage error names the flag and the fix.
-    pub fn from_args(args: &crate::cli::EmulatorArgs) -> Result<Options, String> {
+    pub fn from_args(args: &Args) -> Result<Options, String> {
         if !args.listen.ip().is_loopback() && !args.allow_remote {
             return Err(format!(
                 "`--listen {}` is not a loopback address; add `--allow-remote` to serve other machines",
@@ -1024,7 +1084,7 @@ fn record(
     tracing::info!(
         "{} {} {} {:.1}ms {}",
         entry.method,
-        crate::sanitize::line(&entry.path, None, 300),
+        algodeploy_platform::text::line(&entry.path, None, 300),
         entry.status,
         entry.duration_ms,
         entry.owner.as_deref().unwrap_or("-")

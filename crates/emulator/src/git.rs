@@ -49,7 +49,7 @@ fn valid_name(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     state: &Arc<State>,
     request: Request<Incoming>,
 ) -> (Response<Body>, Option<String>) {
@@ -290,7 +290,7 @@ fn stop_group(pid: i32) {
 
 /// Remove what killed pushes left in a bare repository: incoming quarantines and temporary
 /// packs (git removes them itself unless it was killed hard).
-pub fn sweep(repo: &std::path::Path) {
+pub(crate) fn sweep(repo: &std::path::Path) {
     let objects = repo.join("objects");
     for dir in [objects.clone(), objects.join("pack")] {
         let Ok(entries) = std::fs::read_dir(&dir) else {

@@ -1,7 +1,7 @@
 //! Builds: what a push (or `compile`) starts, and how the emulator decides whether a commit
 //! builds. A build checks the pushed tree the way the platform would before running anything:
 //! the entry point that the algorithm's runtime expects must exist.
-//! The rule is `crate::entry_points` (the platform's, shared with the plan's check).
+//! The rule is `algodeploy_platform::entry_points` (the platform's, shared with the plan's check).
 
 use std::path::Path;
 
@@ -9,21 +9,21 @@ use super::store::Algorithm;
 
 /// The language family of an algorithm's runtime: `python`, `java`, `scala`, `javascript`,
 /// `r`, `ruby` or `rust`.
-pub fn runtime_kind(algorithm: &Algorithm) -> &'static str {
+pub(crate) fn runtime_kind(algorithm: &Algorithm) -> &'static str {
     let settings = &algorithm.settings;
-    crate::entry_points::runtime_kind(
+    algodeploy_platform::entry_points::runtime_kind(
         settings["language"].as_str().unwrap_or(""),
         settings["package_set"].as_str().unwrap_or(""),
     )
 }
 
 /// The files and folders a runtime needs, given the algorithm's settings.
-pub fn required_paths(algorithm: &Algorithm) -> Vec<String> {
-    crate::entry_points::required_paths(runtime_kind(algorithm), &algorithm.name)
+pub(crate) fn required_paths(algorithm: &Algorithm) -> Vec<String> {
+    algodeploy_platform::entry_points::required_paths(runtime_kind(algorithm), &algorithm.name)
 }
 
 /// Checks one commit of a bare repository; returns whether it built and the build log.
-pub fn check(
+pub(crate) fn check(
     repo: &Path,
     commit: &str,
     algorithm: &Algorithm,
@@ -86,7 +86,7 @@ pub fn check(
 /// The starter files a new algorithm's repository gets, as the platform commits them: for
 /// Python `src/<name>.py` with an `apply`, `src/__init__.py`, a test and `requirements.txt`; for
 /// other runtimes the files their build needs. The template builds.
-pub fn template(algorithm: &Algorithm) -> Vec<(String, String)> {
+pub(crate) fn template(algorithm: &Algorithm) -> Vec<(String, String)> {
     let name = &algorithm.name;
     let class = {
         let mut c = name.chars();
@@ -127,7 +127,7 @@ pub fn template(algorithm: &Algorithm) -> Vec<(String, String)> {
 }
 
 /// Commit `files` as the first commit of `repo`'s `master`; the commit's id.
-pub fn commit_template(
+pub(crate) fn commit_template(
     repo: &git2::Repository,
     files: &[(String, String)],
 ) -> Result<git2::Oid, git2::Error> {

@@ -307,8 +307,8 @@ pub(super) async fn compile(call: &Call<'_>, target: &Target<'_>) -> Answer {
         .map(|oid| oid.to_string())
         .ok_or_else(|| ApiError::invalid("`master` has no commits yet: push first"))?;
     // A compile's build runs in the request, not in the background.
-    let build = crate::emulator::insert_build(call.state, &algorithm.id, &head)?;
-    let finished = crate::emulator::run_build(call.state.clone(), build.seq)
+    let build = crate::insert_build(call.state, &algorithm.id, &head)?;
+    let finished = crate::run_build(call.state.clone(), build.seq)
         .await
         .ok_or_else(|| ApiError::internal(&"the build vanished"))?;
     let object = call.state.tx(|tx| {
@@ -330,7 +330,12 @@ pub(super) async fn compile(call: &Call<'_>, target: &Target<'_>) -> Answer {
 }
 
 /// Called by the git host after a push moved `master`.
-pub fn pushed(state: &Arc<State>, owner: &str, name: &str, commit: &str) -> Result<(), ApiError> {
+pub(crate) fn pushed(
+    state: &Arc<State>,
+    owner: &str,
+    name: &str,
+    commit: &str,
+) -> Result<(), ApiError> {
     let algorithm = state.tx(|tx| {
         let mut algorithm = tx
             .algorithm_by_name(owner, name)?

@@ -11,7 +11,7 @@
 //! request to come from the console itself (`Origin` / `Sec-Fetch-Site`).
 //!
 //! Everything shown came from users (labels, notes, build logs, algorithm output, paths in the
-//! request log): it is made inert ([`crate::sanitize::inert`]) and HTML-escaped, and the pages
+//! request log): it is made inert ([`algodeploy_platform::text::inert`]) and HTML-escaped, and the pages
 //! are served with a Content-Security-Policy that runs no script at all.
 //!
 //! | path | shows |
@@ -100,7 +100,7 @@ fn same_origin(state: &State, request: &Request<Incoming>) -> bool {
     }
 }
 
-pub async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     if path == "/" {
@@ -204,7 +204,7 @@ fn refused() -> Response<Body> {
 
 /// HTML-escaped, after control and invisible characters are made visible.
 fn esc(text: &str) -> String {
-    let text = crate::sanitize::inert(text);
+    let text = algodeploy_platform::text::inert(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

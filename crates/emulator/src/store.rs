@@ -51,7 +51,7 @@ pub struct Version {
     pub callability: Option<String>,
 }
 
-pub type Result<T> = rusqlite::Result<T>;
+pub(crate) type Result<T> = rusqlite::Result<T>;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS algorithms (

@@ -97,11 +97,11 @@ mod versions;
 use answers::*;
 use call::{call_algorithm, language_environments, languages};
 use settings::*;
-pub use versions::pushed;
+pub(crate) use versions::pushed;
 use versions::*;
 
 /// Handle one `/v1` request; also returns the key's owner for the request log.
-pub async fn handle(
+pub(crate) async fn handle(
     state: &Arc<State>,
     request: Request<Incoming>,
 ) -> (Response<Body>, Option<String>) {
@@ -175,7 +175,7 @@ pub async fn handle(
 
 /// A call made from the console's form: the admin acts as the algorithm's owner (so
 /// unpublished builds can be called too), with the default timeout.
-pub async fn console_call(
+pub(crate) async fn console_call(
     state: &Arc<State>,
     owner: &str,
     name: &str,
@@ -462,8 +462,8 @@ fn create(call: &Call<'_>, owner: &str) -> Answer {
                 )
             };
             let repository = git2::Repository::init_opts(&repo, &options).map_err(failed)?;
-            let template = crate::emulator::builds::template(&algorithm);
-            crate::emulator::builds::commit_template(&repository, &template).map_err(failed)
+            let template = crate::builds::template(&algorithm);
+            crate::builds::commit_template(&repository, &template).map_err(failed)
         })
         .and_then(|commit| pushed(call.state, owner, &name, &commit.to_string()))?;
     let object = call

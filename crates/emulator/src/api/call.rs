@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::emulator::runtime::{CallError, Input, Outcome};
-use crate::emulator::store::Version;
+use crate::runtime::{CallError, Input, Outcome};
+use crate::store::Version;
 
 /// The default and the largest `timeout`, in seconds (the platform's).
 const DEFAULT_TIMEOUT: f64 = 300.0;
@@ -287,7 +287,7 @@ pub(super) async fn call_algorithm(
                 return Ok(Response::builder()
                     .status(StatusCode::OK)
                     .header("content-type", "application/octet-stream")
-                    .body(crate::emulator::full(b))
+                    .body(crate::full(b))
                     .expect("a valid response"));
             }
             (
@@ -314,7 +314,7 @@ pub(super) async fn call_algorithm(
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
-        .body(crate::emulator::full(body))
+        .body(crate::full(body))
         .expect("a valid response"))
 }
 
@@ -327,7 +327,7 @@ fn raw_response(mime: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", mime)
-        .body(crate::emulator::full(body))
+        .body(crate::full(body))
         .expect("a valid response")
 }
 
