@@ -100,7 +100,7 @@ const PAGE_LIMIT: &str = "read the most pages allowed";
 
 /// A build from the server, checked before use: a commit is 40 (or 64) hex digits.
 fn checked_build(wire: &WireBuild, url: &str) -> Result<Build, ApiError> {
-    if !crate::remote::is_object_name(&wire.commit_sha) {
+    if !crate::git::is_object_name(&wire.commit_sha) {
         return Err(bad_value(url, "a build's `commit_sha`", &wire.commit_sha));
     }
     Ok(Build {
@@ -350,7 +350,7 @@ impl WireAlgorithm {
         Some((|| {
             let version = Version::parse(&text)
                 .ok_or_else(|| bad_value(url, "a version's `semantic_version`", &text))?;
-            if !crate::remote::is_object_name(&commit) {
+            if !crate::git::is_object_name(&commit) {
                 return Err(bad_value(url, "a version's `git_hash`", &commit));
             }
             Ok(Published {

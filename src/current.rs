@@ -8,6 +8,31 @@ use crate::fields::Values;
 use crate::manifest::Callability;
 use crate::version::Version;
 
+/// Everything the live service holds for one algorithm that a plan compares against (read by
+/// `live.rs`): the one name for current state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    pub algorithm: Option<Algorithm>,
+    pub published: Vec<Published>,
+    /// The newest build of HEAD's commit.
+    pub head_build: Option<Build>,
+    pub remote_master: Option<String>,
+    /// Whether the remote `master` is HEAD or in HEAD's history (a push fast-forwards).
+    pub master_in_head: bool,
+    /// Whether the remote `master` is the only commit ever built: the platform's starter
+    /// template, which the first push of the user's own history replaces.
+    pub master_is_starter: bool,
+    pub remote: String,
+    /// The declared version is published from another commit that deploys the same code as
+    /// the deploy commit (they differ only in the manifest): nothing to push or publish.
+    pub declared_same_code: bool,
+    /// The algorithm's secrets (names and ids; read when the manifest or the record has any).
+    pub secrets: Vec<LiveSecret>,
+    /// The remote `master` is a rollback commit algodeploy made (`algodeploy rollback`) on top
+    /// of commits the deploy commit contains: the next publish replaces it (with a lease).
+    pub master_is_rollback: bool,
+}
+
 /// The live algorithm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Algorithm {

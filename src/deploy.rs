@@ -955,7 +955,7 @@ pub fn source_commit(repo: &Repository, deploy_commit: &str) -> Option<String> {
     message.lines().rev().find_map(|line| {
         line.strip_prefix("Algodeploy-Source-Commit: ")
             .map(str::trim)
-            .filter(|sha| crate::remote::is_object_name(sha))
+            .filter(|sha| crate::git::is_object_name(sha))
             .map(str::to_owned)
     })
 }

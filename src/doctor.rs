@@ -20,8 +20,8 @@ use crate::api::{ApiError, Client};
 use crate::cli::{DoctorArgs, PlanFormat};
 use crate::config::{self, Config};
 use crate::error::Error;
+use crate::error::Outcome;
 use crate::remote::{self, Remotes};
-use crate::run::Outcome;
 use crate::trust::Trust;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

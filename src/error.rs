@@ -717,3 +717,11 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// How a successful command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `plan --detailed-exitcode` found changes (exit 2).
+    ChangesPending,
+}

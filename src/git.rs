@@ -258,6 +258,12 @@ pub fn remote_url(git_server: &str, owner: &str, name: &str) -> String {
     format!("{git_server}/git/{owner}/{name}.git")
 }
 
+/// A commit's object name: 40 (SHA-1) or 64 (SHA-256) hex digits. Checked wherever a commit
+/// comes from outside (the API, `ls-remote`, a trailer) before git is asked about it.
+pub fn is_object_name(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

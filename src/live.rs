@@ -9,9 +9,9 @@ use std::path::Path;
 use crate::api::{ApiError, Client};
 use crate::config::Config;
 use crate::current::Build;
+use crate::current::Live;
 use crate::git::{self, GitError};
 use crate::manifest::Loaded;
-use crate::plan::Live;
 use crate::remote::Remotes;
 
 #[derive(Debug)]

@@ -44,6 +44,14 @@ fn main() -> ExitCode {
         _ if cli.global.no_color => anstream::ColorChoice::Never,
         algodeploy::cli::ColorChoice::Never => anstream::ColorChoice::Never,
         algodeploy::cli::ColorChoice::Always => anstream::ColorChoice::Always,
+        // anstream colours a terminal under CI whatever TERM says; TERM=dumb means none
+        // (unless CLICOLOR_FORCE).
+        algodeploy::cli::ColorChoice::Auto
+            if std::env::var_os("TERM").is_some_and(|t| t == "dumb")
+                && std::env::var_os("CLICOLOR_FORCE").is_none_or(|v| v.is_empty() || v == "0") =>
+        {
+            anstream::ColorChoice::Never
+        }
         algodeploy::cli::ColorChoice::Auto => anstream::ColorChoice::Auto,
     };
     choice.write_global();
@@ -64,85 +72,81 @@ fn main() -> ExitCode {
     }
 }
 
+/// The one dispatch: each command to its module.
 fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
+    let done = |result: Result<(), Error>| result.map(|()| Outcome::Done);
     match &cli.command {
+        Command::Validate(args) => done(validate::run(args, color)),
         Command::Plan(args) => run::plan_command(args, color),
         Command::Apply(args) => run::apply_command(args, color),
         Command::Import(args) => run::import_command(args),
         Command::Show(args) => run::show_command(args, color),
         Command::History(args) => run::history_command(args),
-        Command::Init(args) => algodeploy::init::run(args).map(|()| Outcome::Done),
+        Command::Init(args) => done(algodeploy::init::run(args)),
         Command::Destroy(args) => run::destroy_command(args),
         Command::Rollback(args) => run::rollback_command(args, color),
         Command::Doctor(args) => algodeploy::doctor::run(args, color),
-        _ => run_simple(cli, color).map(|()| Outcome::Done),
+        Command::Schema => done(print_schema()),
+        #[cfg(feature = "emulator")]
+        Command::Emulator(args) => done(emulator(args)),
+        Command::Man => done(print_man()),
+        Command::Completions { shell } => done(print_completions(*shell)),
     }
 }
 
-fn run_simple(cli: &Cli, color: bool) -> Result<(), Error> {
-    match &cli.command {
-        Command::Plan(_)
-        | Command::Apply(_)
-        | Command::Import(_)
-        | Command::Show(_)
-        | Command::History(_)
-        | Command::Init(_)
-        | Command::Destroy(_)
-        | Command::Rollback(_)
-        | Command::Doctor(_) => {
-            unreachable!("handled by `run`")
+fn print_schema() -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(&manifest::schema()).expect("schema serializes");
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|source| Error::Output { source })
+}
+
+#[cfg(feature = "emulator")]
+fn emulator(args: &algodeploy::emulator::Args) -> Result<(), Error> {
+    let options = algodeploy::emulator::Options::from_args(args)
+        .map_err(|message| Error::Usage { message })?;
+    algodeploy::emulator::run(options).map_err(|source| Error::Emulator { source })
+}
+
+/// The manual: the overview, then each command's synopsis, options and examples.
+fn print_man() -> Result<(), Error> {
+    let mut out = Vec::new();
+    let cli = Cli::command();
+    let write = |out: &mut Vec<u8>| -> std::io::Result<()> {
+        clap_mangen::Man::new(cli.clone()).render(out)?;
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("algodeploy {}", sub.get_name());
+            writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+            if let Some(about) = sub.get_about() {
+                writeln!(out, "{about}")?;
+            }
+            let page = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
+            page.render_synopsis_section(out)?;
+            page.render_options_section(out)?;
+            page.render_extra_section(out)?;
         }
-        Command::Validate(args) => validate::run(args, color),
-        Command::Schema => {
-            let text =
-                serde_json::to_string_pretty(&manifest::schema()).expect("schema serializes");
-            writeln!(std::io::stdout().lock(), "{text}").map_err(|source| Error::Output { source })
-        }
-        #[cfg(feature = "emulator")]
-        Command::Emulator(args) => {
-            let options = algodeploy::emulator::Options::from_args(args)
-                .map_err(|message| Error::Usage { message })?;
-            algodeploy::emulator::run(options).map_err(|source| Error::Emulator { source })
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            let cli = Cli::command();
-            let write = |out: &mut Vec<u8>| -> std::io::Result<()> {
-                clap_mangen::Man::new(cli.clone()).render(out)?;
-                // Each command's synopsis, options and examples, after the overview.
-                for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
-                    let name = format!("algodeploy {}", sub.get_name());
-                    writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
-                    if let Some(about) = sub.get_about() {
-                        writeln!(out, "{about}")?;
-                    }
-                    let page = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
-                    page.render_synopsis_section(out)?;
-                    page.render_options_section(out)?;
-                    page.render_extra_section(out)?;
-                }
-                Ok(())
-            };
-            write(&mut out).map_err(|source| Error::Output { source })?;
-            std::io::stdout()
-                .lock()
-                .write_all(&out)
-                .map_err(|source| Error::Output { source })
-        }
-        Command::Completions { shell } => {
-            let mut out = std::io::stdout().lock();
-            clap_complete::generate(*shell, &mut Cli::command(), "algodeploy", &mut out);
-            out.flush().map_err(|source| Error::Output { source })
-        }
-    }
+        Ok(())
+    };
+    write(&mut out).map_err(|source| Error::Output { source })?;
+    std::io::stdout()
+        .lock()
+        .write_all(&out)
+        .map_err(|source| Error::Output { source })
+}
+
+fn print_completions(shell: clap_complete::Shell) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "algodeploy", &mut out);
+    out.flush().map_err(|source| Error::Output { source })
 }
 
 /// `error: message`, then each cause on its own `caused by:` line.
 fn report(err: &Error, color: bool, annotate: bool) {
+    let style = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()));
     let (red, reset) = if color {
-        ("\x1b[1;31m", "\x1b[0m")
+        (style.render().to_string(), style.render_reset().to_string())
     } else {
-        ("", "")
+        (String::new(), String::new())
     };
     // Messages carry text from servers, manifests and algorithms: inert before it is shown.
     let inert = |text: String| algodeploy::sanitize::inert(&text);

@@ -421,7 +421,7 @@ impl Remotes {
                 ),
             })?;
             if name == "refs/heads/master" {
-                if !is_object_name(sha) {
+                if !crate::git::is_object_name(sha) {
                     return Err(RemoteError::Garbled {
                         op: Op::Read,
                         url: effective.url.clone(),
@@ -450,7 +450,7 @@ impl Remotes {
         // Only object names reach git's command line: nothing a saved plan holds can become
         // refspec syntax (`+…` forces, `:…` deletes).
         for sha in std::iter::once(commit).chain(lease) {
-            if !is_object_name(sha) {
+            if !crate::git::is_object_name(sha) {
                 return Err(RemoteError::Garbled {
                     op: Op::Push,
                     url: url.to_string(),
@@ -929,11 +929,6 @@ fn alias(url: &str, rules: &[Rewrite]) -> Option<String> {
         }
     }
     best.map(|rule| format!("{}{}", rule.base, &url[rule.prefix.len()..]))
-}
-
-/// 40 (SHA-1) or 64 (SHA-256) hex digits.
-pub fn is_object_name(text: &str) -> bool {
-    matches!(text.len(), 40 | 64) && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -6,36 +6,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::model::{AlgorithmPlan, Change, GitSummary, SecretChange, Step};
-use crate::current::{Algorithm, Build, BuildStatus, Published};
+use crate::current::{BuildStatus, Live};
 use crate::deploy::Source;
 use crate::fields::{self, Compare, FIELDS, Values};
 use crate::git::{GitState, short};
 use crate::manifest::Loaded;
 use crate::version::{self, Bump, Version};
-
-/// What the live service holds for one algorithm.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Live {
-    pub algorithm: Option<Algorithm>,
-    pub published: Vec<Published>,
-    /// The newest build of HEAD's commit.
-    pub head_build: Option<Build>,
-    pub remote_master: Option<String>,
-    /// Whether the remote `master` is HEAD or in HEAD's history (a push fast-forwards).
-    pub master_in_head: bool,
-    /// Whether the remote `master` is the only commit ever built: the platform's starter
-    /// template, which the first push of the user's own history replaces.
-    pub master_is_starter: bool,
-    pub remote: String,
-    /// The declared version is published from another commit that deploys the same code as
-    /// the deploy commit (they differ only in the manifest): nothing to push or publish.
-    pub declared_same_code: bool,
-    /// The algorithm's secrets (names and ids; read when the manifest or the record has any).
-    pub secrets: Vec<crate::current::LiveSecret>,
-    /// The remote `master` is a rollback commit algodeploy made (`algodeploy rollback`) on top
-    /// of commits the deploy commit contains: the next publish replaces it (with a lease).
-    pub master_is_rollback: bool,
-}
 
 /// What `rollback` writes at the start of a rollback's release notes.
 pub const ROLLBACK_NOTE: &str = "Rollback to ";
@@ -531,6 +507,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::current::{Algorithm, Published};
     use crate::manifest::Callability;
     use crate::plan::Action;
 

@@ -25,8 +25,9 @@ mod markdown;
 mod model;
 mod render;
 
+pub use crate::current::Live;
 pub use compute::{
-    Conflict, Live, Options, ROLLBACK_NOTE, live_digest, manifest_digest, plan, publish_request,
+    Conflict, Options, ROLLBACK_NOTE, live_digest, manifest_digest, plan, publish_request,
 };
 pub use markdown::cell as markdown_cell;
 pub use model::*;

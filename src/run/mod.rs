@@ -47,13 +47,7 @@ pub use saved::show_command;
 use load::{load_all, load_selected};
 use session::{Session, interrupt_handler, lock_all, watchdog};
 
-/// How a successful command ended, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    /// `plan --detailed-exitcode` found changes (exit 2).
-    ChangesPending,
-}
+pub use crate::error::Outcome;
 
 /// With `--format json`, a failure is still exactly one JSON document on stdout:
 /// `{format_version, ..., errors: [{algorithm, manifest, code, exit_code, message, hint}]}`.
