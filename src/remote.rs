@@ -557,24 +557,20 @@ impl Remotes {
         timeout: Duration,
     ) -> Result<GitOutput, RemoteError> {
         // A busy git host (503 "too many git requests at once", 429) answers before git does
-        // anything, so the same command is run again after a pause, as API reads are retried:
-        // 0.5 s doubling to 8 s, about 30 s in all.
-        let mut pause = Duration::from_millis(500);
-        let mut waited = Duration::ZERO;
-        loop {
-            match self
-                .git_with_key_once(root, args, user, op, effective, timeout)
-                .await
-            {
-                Err(RemoteError::Busy { .. }) if waited < Duration::from_secs(30) => {
-                    tracing::info!("the git host is busy; trying again in {pause:?}");
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_secs(8));
-                }
-                other => return other,
-            }
-        }
+        // anything, so the same command is run again after a pause, with backon as API reads
+        // are retried: 0.5 s doubling to 8 s, 7 retries (0.5 + 1 + 2 + 4 + 8 + 8 + 8 s, about
+        // 30 s in all).
+        use backon::Retryable;
+        let policy = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(8))
+            .with_factor(2.0)
+            .with_max_times(7);
+        (|| self.git_with_key_once(root, args, user, op, effective, timeout))
+            .retry(policy)
+            .when(|e| matches!(e, RemoteError::Busy { .. }))
+            .notify(|_, pause| tracing::info!("the git host is busy; trying again in {pause:?}"))
+            .await
     }
 
     async fn git_with_key_once(
