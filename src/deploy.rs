@@ -66,7 +66,7 @@ impl Spec {
             hasher.update([0]);
             hasher.update(to);
         }
-        hex(&hasher.finalize()[..16])
+        algodeploy_platform::hex(&hasher.finalize()[..16])
     }
 
     /// The folders trailer every commit derived for this spec carries.
@@ -178,14 +178,6 @@ fn git_error(action: impl Into<String>) -> impl FnOnce(git2::Error) -> DeployErr
         action,
         message: e.message().to_string(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A tree entry: object and file mode.

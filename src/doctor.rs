@@ -380,11 +380,7 @@ fn target(
                     format!(
                         "`{}` has no environment `{env}` (it has: {})",
                         l.path.display(),
-                        l.environments
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        l.environment_names()
                     ),
                     None,
                 ));
@@ -397,11 +393,7 @@ fn target(
                 format!(
                     "`{}` declares environments ({}): `--env NAME` checks one of them",
                     l.path.display(),
-                    l.environments
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    l.environment_names()
                 ),
                 None,
             ));

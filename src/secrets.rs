@@ -30,11 +30,7 @@ pub fn fingerprint(key: &[u8; 32], name: &str, value: &str) -> String {
     let mut outer = Sha256::new();
     outer.update(pad(0x5c));
     outer.update(inner.finalize());
-    outer
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    algodeploy_platform::hex(&outer.finalize())
 }
 
 /// This machine's fingerprint key for the manifest's folder: read, or made (32 random bytes,
@@ -74,7 +70,7 @@ pub fn machine_key(manifest: &Path) -> std::io::Result<[u8; 32]> {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&path)?;
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = algodeploy_platform::hex(&key);
             file.write_all(hex.as_bytes())?;
             Ok(key)
         }

@@ -56,6 +56,18 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 /// The plan JSON's entry for one algorithm.
+/// Every algorithm of two JSON plans deploys the same commit.
+#[track_caller]
+fn same_deploy_commits(a: &serde_json::Value, b: &serde_json::Value) {
+    for name in NAMES {
+        assert_eq!(
+            entry(a, name)["git"]["deploy_commit"],
+            entry(b, name)["git"]["deploy_commit"],
+            "{name}"
+        );
+    }
+}
+
 fn entry<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     plan["algorithms"]
         .as_array()
@@ -192,13 +204,7 @@ fn each_folder_is_its_algorithms_repository_and_a_second_clone_agrees() {
         .into();
     out.code(0);
     let again = json(&out);
-    for name in NAMES {
-        assert_eq!(
-            entry(&again, name)["git"]["deploy_commit"],
-            entry(&plan, name)["git"]["deploy_commit"],
-            "{name}"
-        );
-    }
+    same_deploy_commits(&again, &plan);
 }
 
 #[test]
@@ -411,12 +417,7 @@ fn ctrl_c_during_a_parallel_apply_stops_every_algorithm_and_a_rerun_finishes() {
         NAMES.iter().all(|n| building(n)),
         "the builds never started"
     );
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    crate::harness::interrupt(child).code(130);
     for name in NAMES {
         assert!(
             published(&d, name).is_empty(),
@@ -460,13 +461,7 @@ fn a_tampered_deploy_commit_cache_is_not_trusted() {
     );
     std::fs::write(&cache, swapped).unwrap();
     let again = json(&d.run(&["plan", "algorithms", "--format", "json"]));
-    for name in NAMES {
-        assert_eq!(
-            entry(&again, name)["git"]["deploy_commit"],
-            entry(&plan, name)["git"]["deploy_commit"],
-            "{name}"
-        );
-    }
+    same_deploy_commits(&again, &plan);
 }
 
 #[test]

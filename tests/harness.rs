@@ -104,6 +104,14 @@ impl Output {
     }
 }
 
+/// Interrupt a running algodeploy as Ctrl-C would (SIGINT) and wait for it.
+pub(crate) fn interrupt(child: std::process::Child) -> Output {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    child.wait_with_output().unwrap().into()
+}
+
 /// The repository's own folder (for `examples/`, README.md).
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

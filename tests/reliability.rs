@@ -228,13 +228,9 @@ fn sigint_stops_after_the_request_in_flight_and_a_rerun_finishes() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("run again to finish"), "{stderr}");
+    crate::harness::interrupt(child)
+        .code(130)
+        .stderr_has("run again to finish");
     assert!(published(&d).is_empty(), "it published after the interrupt");
     // What was applied before the interrupt (the create) is recorded.
     assert!(

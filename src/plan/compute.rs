@@ -91,15 +91,7 @@ pub fn live_digest(live: &Live) -> String {
         "published": published,
         "remote_master": live.remote_master,
     });
-    hex(&Sha256::digest(facts.to_string().as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    algodeploy_platform::hex(&Sha256::digest(facts.to_string().as_bytes()))
 }
 
 /// What the manifest was, for staleness: its bytes and the summary's text.
@@ -108,7 +100,7 @@ pub fn manifest_digest(source: &[u8], summary: Option<&str>) -> String {
     hasher.update(source);
     hasher.update([0]);
     hasher.update(summary.unwrap_or("").as_bytes());
-    hex(&hasher.finalize())
+    algodeploy_platform::hex(&hasher.finalize())
 }
 
 /// The create request: the name, and every desired field in its section.

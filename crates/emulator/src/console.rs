@@ -44,11 +44,10 @@ const REQUEST_ROWS: usize = 500;
 
 /// The session cookie's value: derived from the admin token, never the token itself.
 fn session(state: &State) -> String {
-    let digest = Sha256::digest(format!("algodeploy console session\0{}", state.admin_token));
-    digest.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    algodeploy_platform::hex(&Sha256::digest(format!(
+        "algodeploy console session\0{}",
+        state.admin_token
+    )))
 }
 
 /// Equal without an early exit on the first difference.

@@ -580,12 +580,7 @@ impl Runtime {
                 hasher.update(v.as_bytes());
                 hasher.update([0]);
             }
-            hasher
-                .finalize()
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            algodeploy_platform::hex(&hasher.finalize()[..8])
         };
         let key = format!(
             "{}:{commit}:{}:{secrets_digest}",
