@@ -2,10 +2,18 @@
 //! builds. A build checks the pushed tree the way the platform would before running anything:
 //! the entry point that the algorithm's runtime expects must exist.
 //! The rule is `algodeploy_platform::entry_points` (the platform's, shared with the plan's check).
+//!
+//! Also the build queue: a build's row is written when it starts (`in-progress`), and its
+//! result after the build delay ([`start_build`], [`run_build`]); builds left running by an
+//! earlier start are finished at start-up ([`builds_resume`]). A compile runs its build in the
+//! request ([`insert_build`], then [`run_build`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
-use super::store::Algorithm;
+use crate::api::ApiError;
+use crate::store::{self, Algorithm};
+use crate::{State, now, runtime};
 
 /// The language family of an algorithm's runtime: `python`, `java`, `scala`, `javascript`,
 /// `r`, `ruby` or `rust`.
@@ -175,5 +183,104 @@ fn runtime_name(algorithm: &Algorithm) -> String {
         format!("environment {e}")
     } else {
         "unknown".into()
+    }
+}
+
+/// A new `in-progress` build row of `commit`.
+pub(crate) fn insert_build(
+    state: &State,
+    algorithm_id: &str,
+    commit: &str,
+) -> Result<store::Build, ApiError> {
+    state.tx(|tx| {
+        Ok(tx.insert_build(
+            algorithm_id,
+            &uuid::Uuid::new_v4().to_string(),
+            commit,
+            &now(),
+        )?)
+    })
+}
+
+/// Start a build of `commit`: the row now, the result after the build delay.
+pub(crate) fn start_build(
+    state: &Arc<State>,
+    algorithm_id: &str,
+    commit: &str,
+) -> Result<store::Build, ApiError> {
+    let build = insert_build(state, algorithm_id, commit)?;
+    let task_state = state.clone();
+    let seq = build.seq;
+    tokio::spawn(async move { run_build(task_state, seq).await });
+    Ok(build)
+}
+
+/// Finish one build: wait the build delay, check the tree, record the result.
+pub(crate) async fn run_build(state: Arc<State>, seq: i64) -> Option<store::Build> {
+    tokio::time::sleep(state.build_delay).await;
+    let (build, algorithm) = state
+        .tx(|tx| {
+            let build = tx.build_by_seq(seq)?;
+            let algorithm = match &build {
+                Some(b) => tx.algorithm_by_id(&b.algorithm_id)?,
+                None => None,
+            };
+            Ok((build, algorithm))
+        })
+        .ok()?;
+    let (build, algorithm) = (build?, algorithm?);
+    if build.status != "in-progress" {
+        return Some(build);
+    }
+    let forced = state
+        .control
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take_build_failure(&algorithm.id);
+    let repo = state.repo_path(&algorithm.owner, &algorithm.name);
+    let commit = build.commit_sha.clone();
+    let checked = algorithm.clone();
+    let prepared = state.clone();
+    let (ok, logs) = tokio::task::spawn_blocking(move || {
+        let (mut ok, mut logs) = check(&repo, &commit, &checked, forced);
+        // A Python build that checks out also gets its files ready to run.
+        if ok && runtime::is_python(&checked) {
+            match prepared.runtime.prepare(&repo, &commit, &checked) {
+                Ok(lines) => lines.iter().for_each(|l| logs.push_str(&format!("{l}\n"))),
+                Err(lines) => {
+                    lines.iter().for_each(|l| logs.push_str(&format!("{l}\n")));
+                    logs.push_str("Build failed\n");
+                    ok = false;
+                }
+            }
+        }
+        (ok, logs)
+    })
+    .await
+    .unwrap_or((false, "error: the build crashed\n".into()));
+    state
+        .tx(|tx| {
+            let status = if ok { "succeeded" } else { "failed" };
+            tx.finish_build(seq, status, &now(), &logs)?;
+            if ok {
+                tx.record_built_version(
+                    &algorithm.id,
+                    &build.commit_sha,
+                    seq,
+                    algorithm.sample_input.as_deref(),
+                )?;
+            }
+            Ok(tx.build_by_seq(seq)?)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Finish the builds that were running when the emulator last stopped.
+pub(crate) fn builds_resume(state: &Arc<State>) {
+    let running = state.tx(|tx| Ok(tx.in_progress_builds()?));
+    for build in running.unwrap_or_default() {
+        let state = state.clone();
+        tokio::spawn(async move { run_build(state, build.seq).await });
     }
 }

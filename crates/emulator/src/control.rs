@@ -222,10 +222,7 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
             }
         }
         (Method::POST, ["algorithms", owner, name, "fail-next-build"]) => {
-            let found = state.tx(|tx| {
-                tx.algorithm_by_name(owner, name)
-                    .map_err(|e| ApiError::internal(&e))
-            });
+            let found = state.tx(|tx| Ok(tx.algorithm_by_name(owner, name)?));
             match found {
                 Ok(Some(algorithm)) => {
                     *lock().build_failures.entry(algorithm.id).or_default() += 1;

@@ -134,10 +134,7 @@ pub(crate) async fn handle(
             who,
         );
     }
-    let exists = state.tx(|tx| {
-        tx.algorithm_by_name(owner, name)
-            .map_err(|e| api::ApiError::internal(&e))
-    });
+    let exists = state.tx(|tx| Ok(tx.algorithm_by_name(owner, name)?));
     if !matches!(exists, Ok(Some(_))) || !state.repo_path(owner, name).exists() {
         return (plain(StatusCode::NOT_FOUND, "no such repository"), who);
     }

@@ -3,7 +3,7 @@
 //! 2xx survives a SIGKILL. One connection behind one mutex serializes writes; that is what makes
 //! two simultaneous publishes produce one version, and the `UNIQUE` constraints back it up.
 //!
-//! Rows hold the emulator's own records; the JSON the API answers is built in `api.rs`.
+//! Rows hold the emulator's own records; the JSON the API answers is built in `api/answers.rs`.
 
 use std::path::Path;
 

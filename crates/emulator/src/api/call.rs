@@ -180,7 +180,7 @@ pub(super) async fn call_algorithm(
     let timeout = Duration::from_secs_f64(timeout);
     let secrets: Vec<(String, String)> = call
         .state
-        .tx(|tx| tx.secrets(&algorithm.id).map_err(ApiError::from))?
+        .tx(|tx| Ok(tx.secrets(&algorithm.id)?))?
         .into_iter()
         .map(|s| (s.secret_key, s.value))
         .collect();

@@ -22,7 +22,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::store::{Algorithm, Build, Tx, Version};
-use super::{Body, Grant, State, json_response, read_body, start_build};
+use super::{Body, Grant, State, json_response, read_body};
 
 /// An API error in the spec's shape `{"error":{"id","code","message"}}`.
 #[derive(Debug)]
@@ -84,6 +84,13 @@ pub(super) type Answer = Result<Response<Body>, ApiError>;
 /// A database failure is a 500 for the request (logged, never shown to the client).
 impl From<rusqlite::Error> for ApiError {
     fn from(error: rusqlite::Error) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+/// A file-system failure is a 500 for the request (logged, never shown to the client).
+impl From<std::io::Error> for ApiError {
+    fn from(error: std::io::Error) -> ApiError {
         ApiError::internal(&error)
     }
 }
@@ -367,11 +374,10 @@ fn resolve(call: &Call<'_>, target: &Target<'_>, write: bool) -> Result<Algorith
         return Err(ApiError::forbidden());
     }
     let found = call.state.tx(|tx| {
-        match target {
-            Target::Name(owner, name) => tx.algorithm_by_name(owner, name),
-            Target::Id(id) => tx.algorithm_by_id(id),
-        }
-        .map_err(ApiError::from)
+        Ok(match target {
+            Target::Name(owner, name) => tx.algorithm_by_name(owner, name)?,
+            Target::Id(id) => tx.algorithm_by_id(id)?,
+        })
     })?;
     let algorithm = match (found, target) {
         (Some(a), _) => a,
@@ -450,7 +456,7 @@ fn create(call: &Call<'_>, owner: &str) -> Answer {
             tx.insert_algorithm(&algorithm)?;
             // The repository exists right after create, with the platform's starter template.
             if repo.exists() {
-                std::fs::remove_dir_all(&repo).map_err(|e| ApiError::internal(&e))?;
+                std::fs::remove_dir_all(&repo)?;
             }
             let mut options = git2::RepositoryInitOptions::new();
             options.bare(true).initial_head("master").mkpath(true);
@@ -506,7 +512,7 @@ fn update(call: &Call<'_>, target: &Target<'_>) -> Answer {
 fn delete(call: &Call<'_>, owner: &str, name: &str) -> Answer {
     let algorithm = resolve(call, &Target::Name(owner, name), true)?;
     call.state
-        .tx(|tx| tx.delete_algorithm(&algorithm.id).map_err(ApiError::from))?;
+        .tx(|tx| Ok(tx.delete_algorithm(&algorithm.id)?))?;
     let _ = std::fs::remove_dir_all(call.state.repo_path(owner, name));
     Ok(super::empty_response(StatusCode::NO_CONTENT))
 }
@@ -515,9 +521,7 @@ fn list_user_algorithms(call: &Call<'_>, owner: &str) -> Answer {
     if owner != call.grant.owner {
         return Err(ApiError::forbidden());
     }
-    let list = call
-        .state
-        .tx(|tx| tx.algorithms_of(owner).map_err(ApiError::from))?;
+    let list = call.state.tx(|tx| Ok(tx.algorithms_of(owner)?))?;
     let items: Vec<Value> = list
         .iter()
         .map(|a| json!({"id": a.id, "algoname": a.name, "username": a.owner}))

@@ -53,9 +53,7 @@ fn body(call: &Call<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn list(call: &Call<'_>, target: &Target<'_>) -> Answer {
     let algorithm = resolve(call, target, false)?;
-    let secrets = call
-        .state
-        .tx(|tx| tx.secrets(&algorithm.id).map_err(ApiError::from))?;
+    let secrets = call.state.tx(|tx| Ok(tx.secrets(&algorithm.id)?))?;
     let results: Vec<Value> = secrets.iter().map(answer).collect();
     Ok(json_response(StatusCode::OK, &json!({"results": results})))
 }
@@ -100,7 +98,7 @@ pub(super) fn create(call: &Call<'_>, target: &Target<'_>) -> Answer {
                 "the algorithm has a secret `{key}` already; edit it"
             )));
         }
-        tx.upsert_secret(&secret).map_err(ApiError::from)
+        Ok(tx.upsert_secret(&secret)?)
     })?;
     Ok(json_response(StatusCode::OK, &answer(&secret)))
 }
@@ -129,7 +127,7 @@ pub(super) fn delete(call: &Call<'_>, target: &Target<'_>, id: &str) -> Answer {
     let algorithm = resolve(call, target, true)?;
     let deleted = call
         .state
-        .tx(|tx| tx.delete_secret(&algorithm.id, id).map_err(ApiError::from))?;
+        .tx(|tx| Ok(tx.delete_secret(&algorithm.id, id)?))?;
     if deleted == 0 {
         return Err(ApiError::new(StatusCode::NOT_FOUND, 1010, "No such secret"));
     }

@@ -113,7 +113,7 @@ pub(super) fn find_build(
     id: &str,
 ) -> Result<Build, ApiError> {
     call.state
-        .tx(|tx| tx.build(&algorithm.id, id).map_err(ApiError::from))?
+        .tx(|tx| Ok(tx.build(&algorithm.id, id)?))?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -307,8 +307,8 @@ pub(super) async fn compile(call: &Call<'_>, target: &Target<'_>) -> Answer {
         .map(|oid| oid.to_string())
         .ok_or_else(|| ApiError::invalid("`master` has no commits yet: push first"))?;
     // A compile's build runs in the request, not in the background.
-    let build = crate::insert_build(call.state, &algorithm.id, &head)?;
-    let finished = crate::run_build(call.state.clone(), build.seq)
+    let build = crate::builds::insert_build(call.state, &algorithm.id, &head)?;
+    let finished = crate::builds::run_build(call.state.clone(), build.seq)
         .await
         .ok_or_else(|| ApiError::internal(&"the build vanished"))?;
     let object = call.state.tx(|tx| {
@@ -346,7 +346,7 @@ pub(crate) fn pushed(
         Ok(moved.then_some(algorithm))
     })?;
     if let Some(algorithm) = algorithm {
-        start_build(state, &algorithm.id, commit)?;
+        crate::builds::start_build(state, &algorithm.id, commit)?;
     }
     Ok(())
 }
