@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api::{ApiError, Called, Client};
 use crate::current::BuildStatus;
-use crate::error::Error;
+use crate::error::{About, At, Error};
 use crate::git::short;
 use crate::plan::{AlgorithmPlan, Step};
 use crate::state::{self, Record};
@@ -109,13 +109,6 @@ pub struct Context<'a> {
     pub previous: Option<&'a Record>,
 }
 
-fn api_error(algorithm: &str, source: ApiError) -> Error {
-    Error::Api {
-        algorithm: algorithm.to_string(),
-        source: Box::new(source),
-    }
-}
-
 /// Set by the signal handler (`run.rs`): 2 for SIGINT, 15 for SIGTERM. Apply starts nothing
 /// new once it is set; the request in flight finishes.
 pub static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -213,7 +206,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                             .client
                             .algorithm(owner, name)
                             .await
-                            .map_err(|e| api_error(algorithm, e))?
+                            .about(algorithm)?
                             .ok_or_else(|| moved("it no longer exists".into()))?;
                         algorithm_id = Some(found.id.clone());
                         found.id
@@ -224,7 +217,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         ctx.client
                             .delete_secret(&id, secret_id)
                             .await
-                            .map_err(|e| api_error(algorithm, e))?;
+                            .about(algorithm)?;
                     }
                     secrets.remove(secret);
                     ctx.reporter
@@ -243,12 +236,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 body["owner_id"] = id.clone().into();
                 if secret_id.is_none() {
                     if provider.is_none() {
-                        provider = Some(
-                            ctx.client
-                                .secret_provider()
-                                .await
-                                .map_err(|e| api_error(algorithm, e))?,
-                        );
+                        provider = Some(ctx.client.secret_provider().await.about(algorithm)?);
                     }
                     if let Some(Some(p)) = &provider {
                         body["provider_id"] = p.clone().into();
@@ -257,13 +245,11 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 ctx.client
                     .put_secret(&id, secret_id.as_deref(), &body)
                     .await
-                    .map_err(|e| api_error(algorithm, e))?;
-                let key =
-                    crate::secrets::machine_key(ctx.manifest).map_err(|source| Error::Io {
-                        path: state::path_for(ctx.manifest).display().to_string(),
-                        action: "read the fingerprint key beside",
-                        source,
-                    })?;
+                    .about(algorithm)?;
+                let key = crate::secrets::machine_key(ctx.manifest).at(
+                    "read the fingerprint key beside",
+                    &state::path_for(ctx.manifest),
+                )?;
                 secrets.insert(
                     secret.clone(),
                     crate::secrets::fingerprint(&key, secret, &value),
@@ -279,7 +265,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     .client
                     .algorithm(owner, name)
                     .await
-                    .map_err(|e| api_error(algorithm, e))?
+                    .about(algorithm)?
                     .is_some()
                 {
                     return Err(moved("it exists now".into()));
@@ -295,7 +281,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 .map_err(|e| match e.code() {
                     // The name exists: another run created it between the check and the write.
                     Some(1002) => moved("another run created it first".into()),
-                    _ => api_error(algorithm, e),
+                    _ => Error::api(algorithm, e),
                 })?;
                 ctx.reporter
                     .line(&format!("{algorithm}: created (id {})", created.id));
@@ -305,11 +291,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 crash_point("create");
             }
             Step::Update { changes, request } => {
-                let live = ctx
-                    .client
-                    .algorithm(owner, name)
-                    .await
-                    .map_err(|e| api_error(algorithm, e))?;
+                let live = ctx.client.algorithm(owner, name).await.about(algorithm)?;
                 let Some(live) = live else {
                     return Err(moved("it was deleted".into()));
                 };
@@ -347,7 +329,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     },
                 )
                 .await
-                .map_err(|e| api_error(algorithm, e))?;
+                .about(algorithm)?;
                 save_progress(ctx, plan, &updated.id)?;
                 algorithm_id = Some(updated.id);
                 crash_point("update");
@@ -364,14 +346,10 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                         command: push_command(remote, commit),
                     });
                 }
-                let git_error = |source| Error::Git {
-                    source: crate::git::GitError::Remote { source },
-                };
                 let target = ctx
                     .remotes
                     .effective(ctx.git_root, remote, crate::remote::Op::Push)
-                    .await
-                    .map_err(git_error)?;
+                    .await?;
                 ctx.reporter.line(&match &target.rule {
                     None => format!("{algorithm}: pushing {} to {remote}", short(commit)),
                     Some(rule) => format!(
@@ -384,11 +362,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 // now: the first push of the user's own history replaces exactly that commit.
                 let mut lease = replaces.clone();
                 if lease.is_none() && created_here {
-                    let master = ctx
-                        .remotes
-                        .master(ctx.git_root, remote, owner)
-                        .await
-                        .map_err(git_error)?;
+                    let master = ctx.remotes.master(ctx.git_root, remote, owner).await?;
                     lease = master.filter(|m| !crate::git::contains(ctx.git_root, commit, m));
                 }
                 if let Some(starter) = &lease {
@@ -399,8 +373,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                 }
                 ctx.remotes
                     .push(ctx.git_root, remote, owner, commit, lease.as_deref())
-                    .await
-                    .map_err(git_error)?;
+                    .await?;
                 crash_point("push");
             }
             Step::Test {
@@ -427,7 +400,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     .client
                     .published_versions(owner, name)
                     .await
-                    .map_err(|e| api_error(algorithm, e))?;
+                    .about(algorithm)?;
                 if let Some(done) = published.iter().find(|p| p.version == *to) {
                     if done.commit == *commit {
                         ctx.reporter.line(&format!(
@@ -475,7 +448,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                             .client
                             .published_versions(owner, name)
                             .await
-                            .map_err(|e| api_error(algorithm, e))?;
+                            .about(algorithm)?;
                         return Err(moved(match now.iter().find(|p| p.commit == *commit) {
                             Some(p) => format!(
                                 "another run published {} from {} first",
@@ -485,7 +458,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                             None => "another run published this build first".into(),
                         }));
                     }
-                    Err(e) => return Err(api_error(algorithm, e)),
+                    Err(e) => return Err(Error::api(algorithm, e)),
                 };
                 if published.version != *to || published.commit != *commit {
                     return Err(Error::PublishMismatch {
@@ -506,7 +479,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
             .client
             .algorithm(owner, name)
             .await
-            .map_err(|e| api_error(algorithm, e))?
+            .about(algorithm)?
             .map(|a| a.id)
             .unwrap_or_default(),
     };
@@ -548,11 +521,10 @@ fn record(
 /// After a create or update the fields are applied even if a later step fails or the run is
 /// interrupted: record them now, so that drift is measured from what the server was given.
 fn save_progress(ctx: &Context<'_>, plan: &AlgorithmPlan, algorithm_id: &str) -> Result<(), Error> {
-    state::save(
+    Ok(state::save(
         ctx.manifest,
         &record(ctx, plan, algorithm_id.to_string(), None),
-    )
-    .map_err(|source| Error::State { source })
+    )?)
 }
 
 /// How long a smoke test may run (the platform's default call timeout).
@@ -575,7 +547,7 @@ async fn smoke_test(
         .client
         .call(&plan.owner, &plan.name, commit, input, SMOKE_TIMEOUT)
         .await
-        .map_err(|e| api_error(algorithm, e))?;
+        .about(algorithm)?;
     let failed = |actual: String, message: Option<String>, stacktrace: String| Error::SmokeTest {
         failure: Box::new(crate::error::SmokeFailure {
             algorithm: algorithm.to_string(),
@@ -685,7 +657,7 @@ async fn wait_for_build(
             Ok(Some((builds[at].clone(), newer_success)))
         })
         .await
-        .map_err(|e| api_error(algorithm, e))?;
+        .about(algorithm)?;
     let Some((build, newer_success)) = finished else {
         check_interrupted()?;
         return Err(Error::BuildTimeout {

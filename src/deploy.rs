@@ -28,6 +28,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository};
+
+use crate::git::Doing;
 use sha2::{Digest, Sha256};
 
 /// Bump when the derivation changes: cached results of other versions are not used.
@@ -172,11 +174,18 @@ impl std::fmt::Display for DeployError {
 
 impl std::error::Error for DeployError {}
 
-fn git_error(action: impl Into<String>) -> impl FnOnce(git2::Error) -> DeployError {
-    let action = action.into();
-    move |e| DeployError::Git {
-        action,
-        message: e.message().to_string(),
+impl From<crate::git::GitError> for DeployError {
+    fn from(error: crate::git::GitError) -> Self {
+        match error {
+            crate::git::GitError::Git { action, source } => DeployError::Git {
+                action: action.into(),
+                message: source.message().to_string(),
+            },
+            other => DeployError::Git {
+                action: "read the repository".into(),
+                message: other.to_string(),
+            },
+        }
     }
 }
 
@@ -266,7 +275,7 @@ impl Trie {
             if mode != TREE_MODE || self.children[node].is_empty() {
                 continue;
             }
-            let tree = repo.find_tree(oid).map_err(git_error("read a tree"))?;
+            let tree = repo.find_tree(oid).doing("read a tree")?;
             for &child in &self.children[node] {
                 out[child] = tree
                     .get_name(&self.names[child])
@@ -302,7 +311,7 @@ pub fn derive(
     let head_tree = repo
         .find_commit(head)
         .and_then(|c| c.tree())
-        .map_err(git_error("read HEAD's tree"))?
+        .doing("read HEAD's tree")?
         .id();
     for (i, spec) in specs.iter().enumerate() {
         if spec.is_whole() {
@@ -313,7 +322,7 @@ pub fn derive(
         }
     }
     let mut cache = Cache::load(repo);
-    let odb = repo.odb().map_err(git_error("open the object database"))?;
+    let odb = repo.odb().doing("open the object database")?;
     // Every folder the specs read, resolved at HEAD once (for checking cached answers).
     let mut paths: Vec<&str> = Vec::new();
     for spec in specs.iter().filter(|s| !s.is_whole()) {
@@ -461,11 +470,11 @@ fn walk(
         })
         .collect();
 
-    let mut revwalk = repo.revwalk().map_err(git_error("walk the history"))?;
+    let mut revwalk = repo.revwalk().doing("walk the history")?;
     revwalk
         .set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
-        .map_err(git_error("walk the history"))?;
-    revwalk.push(head).map_err(git_error("walk the history"))?;
+        .doing("walk the history")?;
+    revwalk.push(head).doing("walk the history")?;
     if incremental {
         for tip in cache.tips(compiled.iter().map(|c| c.key.as_str())) {
             if repo.find_commit(tip).is_ok() {
@@ -475,12 +484,12 @@ fn walk(
     }
     let order: Vec<Oid> = revwalk
         .collect::<Result<_, _>>()
-        .map_err(git_error("walk the history"))?;
+        .doing("walk the history")?;
     let in_walk: HashSet<Oid> = order.iter().copied().collect();
     let mut children: HashMap<Oid, u32> = HashMap::new();
     let mut parents_of: HashMap<Oid, Vec<Oid>> = HashMap::with_capacity(order.len());
     for &oid in &order {
-        let commit = repo.find_commit(oid).map_err(git_error("read a commit"))?;
+        let commit = repo.find_commit(oid).doing("read a commit")?;
         let parents: Vec<Oid> = commit.parent_ids().collect();
         for p in &parents {
             if in_walk.contains(p) {
@@ -506,10 +515,7 @@ fn walk(
             if in_walk.contains(p) || states.contains_key(p) {
                 continue;
             }
-            let tree = repo
-                .find_commit(*p)
-                .map_err(git_error("read a commit"))?
-                .tree_id();
+            let tree = repo.find_commit(*p).doing("read a commit")?.tree_id();
             let resolved = trie.resolve(repo, tree, None)?;
             let lookup = |path: &str| ids.get(path).and_then(|&n| resolved[n]).map(|e| e.0);
             let values: Vec<Value> = compiled
@@ -533,7 +539,7 @@ fn walk(
                 at: oid.to_string(),
             });
         }
-        let commit = repo.find_commit(oid).map_err(git_error("read a commit"))?;
+        let commit = repo.find_commit(oid).doing("read a commit")?;
         let parents = &parents_of[&oid];
         let first = parents.first().and_then(|p| states.get(p));
         let resolved =
@@ -652,12 +658,12 @@ fn derive_one(
     {
         return Ok(Some((*only, tree)));
     }
-    let tree_object = repo.find_tree(tree).map_err(git_error("read a tree"))?;
+    let tree_object = repo.find_tree(tree).doing("read a tree")?;
     let parent_commits: Vec<git2::Commit<'_>> = parents
         .iter()
         .map(|(p, _)| repo.find_commit(*p))
         .collect::<Result<_, _>>()
-        .map_err(git_error("read a derived commit"))?;
+        .doing("read a derived commit")?;
     let parent_refs: Vec<&git2::Commit<'_>> = parent_commits.iter().collect();
     let original = String::from_utf8_lossy(commit.message_raw_bytes()).into_owned();
     let message = format!(
@@ -674,11 +680,11 @@ fn derive_one(
             &tree_object,
             &parent_refs,
         )
-        .map_err(git_error("make a deploy commit"))?;
+        .doing("make a deploy commit")?;
     let oid = repo
         .odb()
         .and_then(|odb| odb.write(ObjectType::Commit, &buffer))
-        .map_err(git_error("write a deploy commit"))?;
+        .doing("write a deploy commit")?;
     Ok(Some((oid, tree)))
 }
 
@@ -689,13 +695,11 @@ fn deploy_tree(
     root: Oid,
     resolved: &[Option<Entry>],
 ) -> Result<Oid, DeployError> {
-    let base = repo.find_tree(root).map_err(git_error("read a tree"))?;
-    let mut builder = repo
-        .treebuilder(Some(&base))
-        .map_err(git_error("build a tree"))?;
+    let base = repo.find_tree(root).doing("read a tree")?;
+    let mut builder = repo.treebuilder(Some(&base)).doing("build a tree")?;
     for name in [spec.spec.manifest_name.as_str(), ".algodeploy"] {
         if builder.get(name).ok().flatten().is_some() {
-            builder.remove(name).map_err(git_error("build a tree"))?;
+            builder.remove(name).doing("build a tree")?;
         }
     }
     for (node, to) in &spec.includes {
@@ -703,7 +707,7 @@ fn deploy_tree(
             place(repo, &mut builder, to, entry)?;
         }
     }
-    builder.write().map_err(git_error("write a tree"))
+    Ok(builder.write().doing("write a tree")?)
 }
 
 fn place(
@@ -718,7 +722,7 @@ fn place(
     if rest.is_empty() {
         builder
             .insert(first, entry.0, entry.1)
-            .map_err(git_error("build a tree"))?;
+            .doing("build a tree")?;
         return Ok(());
     }
     let existing = builder
@@ -728,14 +732,12 @@ fn place(
         .filter(|e| e.filemode() == TREE_MODE)
         .map(|e| e.id());
     let sub_tree = existing.and_then(|oid| repo.find_tree(oid).ok());
-    let mut sub = repo
-        .treebuilder(sub_tree.as_ref())
-        .map_err(git_error("build a tree"))?;
+    let mut sub = repo.treebuilder(sub_tree.as_ref()).doing("build a tree")?;
     place(repo, &mut sub, rest, entry)?;
-    let oid = sub.write().map_err(git_error("write a tree"))?;
+    let oid = sub.write().doing("write a tree")?;
     builder
         .insert(first, oid, TREE_MODE)
-        .map_err(git_error("build a tree"))?;
+        .doing("build a tree")?;
     Ok(())
 }
 

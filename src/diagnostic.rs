@@ -17,12 +17,70 @@ pub enum Severity {
     Error,
 }
 
+/// A diagnostic's class: a stable kebab-case name in JSON (`code`), GitHub annotations and
+/// rustc-style text, each documented in README's table of classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    YamlSyntax,
+    YamlLimit,
+    YamlTag,
+    Encoding,
+    TooLarge,
+    Empty,
+    DuplicateKey,
+    UnknownKey,
+    WrongType,
+    MissingKey,
+    ValueNotAllowed,
+    CrossField,
+    Secret,
+    SummaryFile,
+    Repository,
+    NotFound,
+    NoManifest,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::YamlSyntax => "yaml-syntax",
+            Code::YamlLimit => "yaml-limit",
+            Code::YamlTag => "yaml-tag",
+            Code::Encoding => "encoding",
+            Code::TooLarge => "too-large",
+            Code::Empty => "empty",
+            Code::DuplicateKey => "duplicate-key",
+            Code::UnknownKey => "unknown-key",
+            Code::WrongType => "wrong-type",
+            Code::MissingKey => "missing-key",
+            Code::ValueNotAllowed => "value-not-allowed",
+            Code::CrossField => "cross-field",
+            Code::Secret => "secret",
+            Code::SummaryFile => "summary-file",
+            Code::Repository => "repository",
+            Code::NotFound => "not-found",
+            Code::NoManifest => "no-manifest",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One problem at one place in one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// A stable kebab-case class name (`unknown-key`, `missing-key`, ...), documented in README.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// A short note printed under the caret.
     pub label: String,
@@ -33,7 +91,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -82,7 +140,7 @@ pub struct JsonDiagnostic<'a> {
     pub end_line: usize,
     pub end_column: usize,
     pub severity: Severity,
-    pub code: &'a str,
+    pub code: Code,
     pub message: &'a str,
     pub help: Option<&'a str>,
 }
@@ -117,7 +175,7 @@ impl FileReport {
             );
             let title = Level::ERROR
                 .primary_title(message.as_str())
-                .id(diagnostic.code);
+                .id(diagnostic.code.as_str());
             let group = if self.source.is_empty() || diagnostic.redact {
                 // Nothing to quote (unreadable bytes), or something that must not be quoted:
                 // a header with the position suffices.
@@ -237,11 +295,16 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Every problem of `reports` as JSON values (the `validate --format json` shape).
-pub fn diagnostics_json(reports: &[FileReport]) -> Vec<serde_json::Value> {
-    reports
-        .iter()
-        .flat_map(FileReport::to_json)
-        .map(|d| serde_json::to_value(d).expect("a diagnostic serializes"))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn a_code_is_its_kebab_case_name_in_json_and_text() {
+        assert_eq!(
+            serde_json::to_string(&Code::ValueNotAllowed).unwrap(),
+            "\"value-not-allowed\""
+        );
+        assert_eq!(Code::YamlSyntax.to_string(), "yaml-syntax");
+    }
 }

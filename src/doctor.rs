@@ -8,7 +8,6 @@
 //! which the service refuses (400 for a key that may create, 403 for one that may not). The
 //! exit code is the class of the first failure (1 network or TLS, 5 key), else 0.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -116,10 +115,7 @@ pub fn run(args: &DoctorArgs, color: bool) -> Result<Outcome, Error> {
         }
         PlanFormat::Text | PlanFormat::Markdown => render(&checks, color),
     };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Output { source })?;
+    crate::error::print(text)?;
     match exit {
         0 => Ok(Outcome::Done),
         code => Err(Error::Doctor {

@@ -2,6 +2,7 @@
 //! where there is something to do, and the exit code it maps to (README, "Exit codes").
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::ApiError;
@@ -134,11 +135,11 @@ pub enum Error {
         reasons: Vec<String>,
     },
     PlanFile {
-        path: String,
+        path: PathBuf,
         reason: String,
     },
     Io {
-        path: String,
+        path: PathBuf,
         action: &'static str,
         source: std::io::Error,
     },
@@ -155,7 +156,7 @@ pub enum Error {
     },
     /// Another apply holds the lock on this manifest.
     Locked {
-        path: String,
+        path: PathBuf,
         holder: String,
     },
     /// `--timeout` ran out.
@@ -168,7 +169,7 @@ pub enum Error {
     },
     /// A file that would be overwritten.
     Exists {
-        path: String,
+        path: PathBuf,
     },
     /// The algorithm is not visible to the key (missing, or another owner's private one).
     NoAlgorithm {
@@ -244,6 +245,29 @@ impl Error {
             3 => 2,
             4 => 1,
             _ => 0,
+        }
+    }
+
+    /// An API call about `algorithm` failed (see [`About`] for results).
+    pub fn api(algorithm: &str, source: ApiError) -> Error {
+        Error::Api {
+            algorithm: algorithm.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// `checked` manifests were read and `reports` are the invalid ones (each with its
+    /// diagnostics, already shown to the user).
+    pub fn manifest_invalid(reports: &[crate::diagnostic::FileReport], checked: usize) -> Error {
+        Error::ManifestInvalid {
+            invalid: reports.len(),
+            checked,
+            problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
+            diagnostics: reports
+                .iter()
+                .flat_map(crate::diagnostic::FileReport::to_json)
+                .map(|d| serde_json::to_value(d).expect("a diagnostic serializes"))
+                .collect(),
         }
     }
 
@@ -614,9 +638,17 @@ impl fmt::Display for Error {
                 reasons.join("; ")
             ),
             Error::PlanFile { path, reason } => {
-                write!(f, "cannot use the plan file `{path}`: {reason}")
+                write!(
+                    f,
+                    "cannot use the plan file `{}`: {reason}",
+                    crate::diagnostic::display_path(path)
+                )
             }
-            Error::Io { path, action, .. } => write!(f, "cannot {action} `{path}`"),
+            Error::Io { path, action, .. } => write!(
+                f,
+                "cannot {action} `{}`",
+                crate::diagnostic::display_path(path)
+            ),
             Error::Cancelled => write!(f, "apply cancelled; nothing was changed"),
             Error::Moved { algorithm, what } => write!(
                 f,
@@ -627,7 +659,11 @@ impl fmt::Display for Error {
                 "interrupted by {}; the request in flight finished and nothing new was started: run again to finish",
                 if *signal == 2 { "SIGINT" } else { "SIGTERM" }
             ),
-            Error::Locked { path, holder } => write!(f, "another apply holds `{path}` ({holder})"),
+            Error::Locked { path, holder } => write!(
+                f,
+                "another apply holds `{}` ({holder})",
+                crate::diagnostic::display_path(path)
+            ),
             Error::Timeout { after } => write!(
                 f,
                 "gave up after --timeout {}; run again to finish",
@@ -683,7 +719,11 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Exists { path } => {
-                write!(f, "`{path}` exists; algodeploy does not overwrite it")
+                write!(
+                    f,
+                    "`{}` exists; algodeploy does not overwrite it",
+                    crate::diagnostic::display_path(path)
+                )
             }
             Error::NoAlgorithm { algorithm } => {
                 write!(f, "no algorithm {algorithm} visible to this key")
@@ -724,4 +764,91 @@ pub enum Outcome {
     Done,
     /// `plan --detailed-exitcode` found changes (exit 2).
     ChangesPending,
+}
+
+impl From<ConfigError> for Error {
+    fn from(source: ConfigError) -> Self {
+        Error::Config { source }
+    }
+}
+
+impl From<GitError> for Error {
+    fn from(source: GitError) -> Self {
+        Error::Git { source }
+    }
+}
+
+/// A remote read or push (through the user's `git`) is a git failure.
+impl From<crate::remote::RemoteError> for Error {
+    fn from(source: crate::remote::RemoteError) -> Self {
+        Error::Git {
+            source: GitError::Remote { source },
+        }
+    }
+}
+
+impl From<StateError> for Error {
+    fn from(source: StateError) -> Self {
+        Error::State { source }
+    }
+}
+
+impl From<crate::trust::TrustError> for Error {
+    fn from(source: crate::trust::TrustError) -> Self {
+        Error::Trust { source }
+    }
+}
+
+#[cfg(feature = "emulator")]
+impl From<crate::emulator::Error> for Error {
+    fn from(source: crate::emulator::Error) -> Self {
+        Error::Emulator { source }
+    }
+}
+
+/// Attaches the algorithm a call was about to its error: `client.algorithm(..).await.about(&name)?`.
+pub trait About<T> {
+    fn about(self, algorithm: &str) -> Result<T, Error>;
+}
+
+impl<T> About<T> for Result<T, ApiError> {
+    fn about(self, algorithm: &str) -> Result<T, Error> {
+        self.map_err(|source| Error::api(algorithm, source))
+    }
+}
+
+impl<T> About<T> for Result<T, crate::live::ReadError> {
+    fn about(self, algorithm: &str) -> Result<T, Error> {
+        self.map_err(|e| match e {
+            crate::live::ReadError::Api(source) => Error::api(algorithm, source),
+            crate::live::ReadError::Git(source) => Error::Git { source },
+        })
+    }
+}
+
+/// Names the file an I/O error is about and what was being done to it:
+/// `std::fs::create_dir_all(&dir).at("create", &dir)?`.
+pub trait At<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, Error>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, Error> {
+        self.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        })
+    }
+}
+
+/// Writes data to stdout (and flushes it): the one place a command's output is written, so a
+/// failed write is always [`Error::Output`] (a closed pipe ends the program quietly: `main`).
+pub fn print(data: impl AsRef<[u8]>) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(data.as_ref())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Output { source })
 }

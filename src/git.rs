@@ -62,6 +62,24 @@ impl GitError {
     }
 }
 
+impl From<crate::remote::RemoteError> for GitError {
+    fn from(source: crate::remote::RemoteError) -> Self {
+        GitError::Remote { source }
+    }
+}
+
+/// Names what git was doing when a `git2` call failed:
+/// `repo.find_tree(oid).doing("read a tree")?`.
+pub trait Doing<T> {
+    fn doing(self, action: &'static str) -> Result<T, GitError>;
+}
+
+impl<T> Doing<T> for Result<T, git2::Error> {
+    fn doing(self, action: &'static str) -> Result<T, GitError> {
+        self.map_err(|source| GitError::Git { action, source })
+    }
+}
+
 impl fmt::Display for GitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -195,10 +213,7 @@ pub fn inspect_repo(repo: &git2::Repository) -> Result<GitState, GitError> {
             });
         }
     };
-    let commit = head.peel_to_commit().map_err(|source| GitError::Git {
-        action: "read HEAD's commit",
-        source,
-    })?;
+    let commit = head.peel_to_commit().doing("read HEAD's commit")?;
     let branch = if head.is_branch() {
         head.shorthand().ok().map(str::to_owned)
     } else {
@@ -212,10 +227,7 @@ pub fn inspect_repo(repo: &git2::Repository) -> Result<GitState, GitError> {
         .exclude_submodules(true);
     let statuses = repo
         .statuses(Some(&mut options))
-        .map_err(|source| GitError::Git {
-            action: "read the work tree's status",
-            source,
-        })?;
+        .doing("read the work tree's status")?;
     let mut dirty = Vec::new();
     let mut untracked = Vec::new();
     for entry in statuses.iter() {

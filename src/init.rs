@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::InitArgs;
-use crate::error::Error;
+use crate::error::{At, Error};
 
 /// A valid algorithm name from a folder's name: letters, digits and `_`, a letter first.
 fn name_from(folder: &Path) -> Option<String> {
@@ -101,11 +101,7 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
             ),
         });
     }
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        path: dir.display().to_string(),
-        action: "create",
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).at("create", &dir)?;
     let name = match &args.name {
         Some(name) if valid_name(name) => name.clone(),
         Some(name) => {
@@ -142,23 +138,13 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
         .iter()
         .find(|(path, _)| std::fs::symlink_metadata(path).is_ok())
     {
-        return Err(Error::Exists {
-            path: path.display().to_string(),
-        });
+        return Err(Error::Exists { path: path.clone() });
     }
     for (path, text) in &files {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.display().to_string(),
-                action: "create",
-                source,
-            })?;
+            std::fs::create_dir_all(parent).at("create", parent)?;
         }
-        crate::state::write_new(path, text.as_bytes()).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            action: "write",
-            source,
-        })?;
+        crate::state::write_new(path, text.as_bytes()).at("write", path)?;
         eprintln!("wrote {}", path.display());
     }
     eprintln!(

@@ -20,6 +20,18 @@ pub enum ReadError {
     Git(GitError),
 }
 
+impl From<ApiError> for ReadError {
+    fn from(error: ApiError) -> Self {
+        ReadError::Api(error)
+    }
+}
+
+impl From<crate::remote::RemoteError> for ReadError {
+    fn from(source: crate::remote::RemoteError) -> Self {
+        ReadError::Git(GitError::Remote { source })
+    }
+}
+
 pub async fn read(
     client: &Client,
     config: &Config,
@@ -41,13 +53,13 @@ pub async fn read(
             builds.iter().any(|b| b.commit == head_owned)
         }),
     );
-    let algorithm = algorithm.map_err(ReadError::Api)?;
-    let published = published.map_err(ReadError::Api)?;
+    let algorithm = algorithm?;
+    let published = published?;
     let secrets = match &algorithm {
-        Some(found) if want_secrets => client.secrets(&found.id).await.map_err(ReadError::Api)?,
+        Some(found) if want_secrets => client.secrets(&found.id).await?,
         _ => Vec::new(),
     };
-    let builds = builds.map_err(ReadError::Api)?;
+    let builds = builds?;
     let only_built = match builds.as_slice() {
         [only] => Some(only.commit.clone()),
         _ => None,
@@ -62,10 +74,7 @@ pub async fn read(
     let remote_master = match (&algorithm, builds.first()) {
         (None, _) => None,
         (Some(_), Some(newest)) => Some(newest.commit.clone()),
-        (Some(_), None) => remotes
-            .master(git_root, &remote, &owner)
-            .await
-            .map_err(|source| ReadError::Git(GitError::Remote { source }))?,
+        (Some(_), None) => remotes.master(git_root, &remote, &owner).await?,
     };
     let master_in_head = match remote_master.clone() {
         None => true,

@@ -96,14 +96,14 @@ fn run(cli: &Cli, color: bool) -> Result<Outcome, Error> {
 
 fn print_schema() -> Result<(), Error> {
     let text = serde_json::to_string_pretty(&manifest::schema()).expect("schema serializes");
-    writeln!(std::io::stdout().lock(), "{text}").map_err(|source| Error::Output { source })
+    algodeploy::error::print(text + "\n")
 }
 
 #[cfg(feature = "emulator")]
 fn emulator(args: &algodeploy::emulator::Args) -> Result<(), Error> {
     let options = algodeploy::emulator::Options::from_args(args)
         .map_err(|message| Error::Usage { message })?;
-    algodeploy::emulator::run(options).map_err(|source| Error::Emulator { source })
+    Ok(algodeploy::emulator::run(options)?)
 }
 
 /// The manual: the overview, then each command's synopsis, options and examples.
@@ -125,17 +125,14 @@ fn print_man() -> Result<(), Error> {
         }
         Ok(())
     };
-    write(&mut out).map_err(|source| Error::Output { source })?;
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .map_err(|source| Error::Output { source })
+    write(&mut out).expect("writing to memory does not fail");
+    algodeploy::error::print(out)
 }
 
 fn print_completions(shell: clap_complete::Shell) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "algodeploy", &mut out);
-    out.flush().map_err(|source| Error::Output { source })
+    algodeploy::error::print(out)
 }
 
 /// `error: message`, then each cause on its own `caused by:` line.

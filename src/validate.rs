@@ -5,7 +5,6 @@ use std::io::Write;
 
 use crate::cli::{Format, ValidateArgs};
 use crate::diagnostic::FileReport;
-use crate::diagnostic::diagnostics_json;
 use crate::error::Error;
 use crate::manifest::load_paths;
 
@@ -41,21 +40,16 @@ pub fn run(args: &ValidateArgs, color: bool) -> Result<(), Error> {
         Format::Json => {
             let all: Vec<_> = reports.iter().flat_map(FileReport::to_json).collect();
             let text = serde_json::to_string_pretty(&all).expect("diagnostics serialize");
-            write(&mut std::io::stdout().lock(), &format!("{text}\n"))?;
+            crate::error::print(text + "\n")?;
         }
         Format::Github => {
             let text: String = reports.iter().map(FileReport::render_github).collect();
-            write(&mut std::io::stdout().lock(), &text)?;
+            crate::error::print(text)?;
         }
     }
     if reports.is_empty() {
         Ok(())
     } else {
-        Err(Error::ManifestInvalid {
-            invalid: reports.len(),
-            checked,
-            problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
-            diagnostics: diagnostics_json(&reports),
-        })
+        Err(Error::manifest_invalid(&reports, checked))
     }
 }

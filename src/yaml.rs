@@ -14,6 +14,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use crate::diagnostic::Code;
+
 /// Files larger than this are refused before any parsing.
 pub const MAX_BYTES: usize = 1024 * 1024;
 
@@ -96,7 +98,7 @@ pub struct SyntaxError {
     pub message: String,
     pub span: Span,
     pub help: Option<String>,
-    pub code: &'static str,
+    pub code: Code,
 }
 
 /// Parse manifest bytes into a located tree, refusing anything hostile.
@@ -119,7 +121,7 @@ pub fn parse(bytes: &[u8]) -> Result<Node, SyntaxError> {
                 "start from `examples/algorithm.yaml`, or run `algodeploy import OWNER/NAME`"
                     .into(),
             ),
-            code: "empty",
+            code: Code::Empty,
         });
     }
     let spanned: Spanned<Value> =
@@ -128,7 +130,7 @@ pub fn parse(bytes: &[u8]) -> Result<Node, SyntaxError> {
             // serde-saphyr points at the tagged value; the tag itself is the better place. The
             // parse stopped at that tag, so the event pass stops there too.
             match error.code {
-                "yaml-tag" => reject_tags(text).err().unwrap_or(error),
+                Code::YamlTag => reject_tags(text).err().unwrap_or(error),
                 _ => error,
             }
         })?;
@@ -169,7 +171,7 @@ fn reject_tags(text: &str) -> Result<(), SyntaxError> {
                 help: Some(
                     "remove the tag; a manifest holds plain values, and `!include`-style references are never followed".into(),
                 ),
-                code: "yaml-tag",
+                code: Code::YamlTag,
             });
         }
     }
@@ -190,7 +192,7 @@ fn check_text(bytes: &[u8]) -> Result<&str, SyntaxError> {
                 "move long text such as the summary into a file named by `details.summary_file`"
                     .into(),
             ),
-            code: "too-large",
+            code: Code::TooLarge,
         });
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
@@ -198,7 +200,7 @@ fn check_text(bytes: &[u8]) -> Result<&str, SyntaxError> {
             message: "the manifest is UTF-16 (it starts with a UTF-16 byte-order mark)".into(),
             span: at(0, 2),
             help: Some("save the file as UTF-8".into()),
-            code: "encoding",
+            code: Code::Encoding,
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| SyntaxError {
@@ -209,14 +211,14 @@ fn check_text(bytes: &[u8]) -> Result<&str, SyntaxError> {
         ),
         span: at(e.valid_up_to(), 1),
         help: Some("save the file as UTF-8".into()),
-        code: "encoding",
+        code: Code::Encoding,
     })?;
     if let Some(offset) = text.find('\0') {
         return Err(SyntaxError {
             message: "the manifest contains a NUL byte".into(),
             span: at(offset, 1),
             help: Some("remove the NUL byte; a manifest is plain text".into()),
-            code: "encoding",
+            code: Code::Encoding,
         });
     }
     // A UTF-8 BOM is harmless and common from Windows editors; the parser skips it.
@@ -303,7 +305,7 @@ fn syntax_error(text: &str, err: &serde_saphyr::Error) -> SyntaxError {
                     "a manifest has a few dozen keys; see `examples/algorithm.yaml`",
                 ),
             };
-            (m, Some(h.to_string()), "yaml-limit")
+            (m, Some(h.to_string()), Code::YamlLimit)
         }
         _ => {
             let rendered = err.render_with_options(serde_saphyr::render_options! {
@@ -319,24 +321,24 @@ fn syntax_error(text: &str, err: &serde_saphyr::Error) -> SyntaxError {
                     help: Some(
                         "a manifest is at most three levels deep; see `algodeploy schema`".into(),
                     ),
-                    code: "yaml-limit",
+                    code: Code::YamlLimit,
                 };
             } else if lower.contains("merge") {
                 (
                     Some(
                         "merge keys (`<<`) are not allowed; write each key out in full".to_string(),
                     ),
-                    "yaml-limit",
+                    Code::YamlLimit,
                 )
             } else if lower.contains("tag") || lower.contains("binary") {
-                (Some("tags such as `!include` or `!!binary` are not allowed; write the value as plain text".to_string()), "yaml-tag")
+                (Some("tags such as `!include` or `!!binary` are not allowed; write the value as plain text".to_string()), Code::YamlTag)
             } else if lower.contains("duplicate") {
                 (
                     Some("remove one of the two; YAML keeps only one value per key".to_string()),
-                    "duplicate-key",
+                    Code::DuplicateKey,
                 )
             } else {
-                (None, "yaml-syntax")
+                (None, Code::YamlSyntax)
             };
             (message, help, code)
         }

@@ -8,7 +8,7 @@ use super::{
     Callability, Details, Environment, Language, License, Loaded, Manifest, NetworkAccess,
     Settings, SourceVisibility, VersionInfo,
 };
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::yaml::{self, Key, Node, Span, Value};
 
 mod environments;
@@ -236,7 +236,7 @@ impl Walk {
             };
             self.push(
                 Diagnostic::error(
-                    "wrong-type",
+                    Code::WrongType,
                     if path.is_empty() { node.span } else { at },
                     format!(
                         "{what} must be a mapping of keys to values, found {}",
@@ -276,13 +276,13 @@ impl Walk {
             if *required && !fields.entries.contains_key(key) && !suggested.contains(key) {
                 let d = if path.is_empty() {
                     Diagnostic::error(
-                        "missing-key",
+                        Code::MissingKey,
                         at,
                         format!("the manifest is missing the required key `{key}`"),
                     )
                 } else {
                     Diagnostic::error(
-                        "missing-key",
+                        Code::MissingKey,
                         at,
                         format!("`{path}` is missing the required key `{key}`"),
                     )
@@ -320,7 +320,7 @@ impl Walk {
                 };
                 self.push(
                     Diagnostic::error(
-                        "wrong-type",
+                        Code::WrongType,
                         node.span,
                         format!(
                             "`{}` must be a string, found {}",
@@ -356,7 +356,7 @@ impl Walk {
             other => {
                 self.push(
                     Diagnostic::error(
-                        "wrong-type",
+                        Code::WrongType,
                         node.span,
                         format!(
                             "`{}` must be one of {allowed}, found {}",
@@ -373,7 +373,7 @@ impl Walk {
             return Some((value, node.span));
         }
         let mut d = Diagnostic::error(
-            "value-not-allowed",
+            Code::ValueNotAllowed,
             node.span,
             format!(
                 "`{}` cannot be `{}`",
@@ -421,7 +421,7 @@ impl Walk {
             .trim_end_matches('_')
             .to_string();
         let mut d = Diagnostic::error(
-            "value-not-allowed",
+            Code::ValueNotAllowed,
             span,
             format!(
                 "`{key}` `{}` is not a valid {key}",
@@ -450,7 +450,7 @@ impl Walk {
         {
             self.push(
                 Diagnostic::error(
-                    "value-not-allowed",
+                    Code::ValueNotAllowed,
                     *span,
                     "`details.label` must not be empty",
                 )
@@ -468,7 +468,7 @@ impl Walk {
             let later = later_key(fields, "summary", "summary_file");
             self.push(
                 Diagnostic::error(
-                    "cross-field",
+                    Code::CrossField,
                     later,
                     "`details.summary` and `details.summary_file` cannot both be given",
                 )
@@ -504,7 +504,7 @@ impl Walk {
         if let Some(c) = hidden {
             self.push(
                 Diagnostic::error(
-                    "value-not-allowed",
+                    Code::ValueNotAllowed,
                     span,
                     format!(
                         "`{}` contains the control or invisible character U+{:04X}",
@@ -526,7 +526,7 @@ impl Walk {
         };
         self.push(
             Diagnostic::error(
-                "value-not-allowed",
+                Code::ValueNotAllowed,
                 span,
                 format!("`{}` {problem}", fields.dotted(key)),
             )
@@ -546,7 +546,7 @@ impl Walk {
         let base = manifest.parent().unwrap_or(Path::new("."));
         let full = base.join(file);
         let fail = |message: String, help: &str| {
-            Diagnostic::error("summary-file", span, message)
+            Diagnostic::error(Code::SummaryFile, span, message)
                 .label("summary file")
                 .help(help)
         };
@@ -612,7 +612,7 @@ impl Walk {
                 if text.split_whitespace().any(looks_like_api_key) {
                     self.push(
                         Diagnostic::error(
-                            "secret",
+                            Code::Secret,
                             span,
                             format!("`details.summary_file` `{file}` contains a string that looks like an Algorithmia API key"),
                         )
@@ -679,7 +679,7 @@ impl Walk {
             let at = later_key(fields, "license", "source_visibility");
             self.push(
                 Diagnostic::error(
-                    "cross-field",
+                    Code::CrossField,
                     at,
                     format!("`settings.source_visibility: closed` needs `settings.license: apl`, not `{license}`"),
                 )
@@ -693,7 +693,7 @@ impl Walk {
         {
             self.push(
                 Diagnostic::error(
-                    "value-not-allowed",
+                    Code::ValueNotAllowed,
                     *span,
                     format!("`settings.algorithm_environment` must be an environment id (a UUID), not `{}`", id.chars().take(60).collect::<String>()),
                 )
@@ -707,7 +707,7 @@ impl Walk {
         {
             self.push(
                 Diagnostic::error(
-                    "value-not-allowed",
+                    Code::ValueNotAllowed,
                     *span,
                     "`settings.package_set` must not be empty",
                 )
@@ -750,7 +750,7 @@ impl Walk {
             };
             self.push(
                 Diagnostic::error(
-                    "cross-field",
+                    Code::CrossField,
                     fields.key(given).map_or(fields.at, |k| k.span),
                     format!("`settings.{given}` needs `settings.{missing}`"),
                 )
@@ -785,7 +785,7 @@ impl Walk {
             0 => {
                 self.push(
                     Diagnostic::error(
-                        "missing-key",
+                        Code::MissingKey,
                         fields.at,
                         "`settings` names no runtime",
                     )
@@ -803,7 +803,7 @@ impl Walk {
                     .collect();
                 self.push(
                     Diagnostic::error(
-                        "cross-field",
+                        Code::CrossField,
                         span,
                         format!("`settings` names more than one runtime: `{later}` and {}", others.join(", ")),
                     )
@@ -832,7 +832,7 @@ impl Walk {
         };
         self.push(
             Diagnostic::error(
-                "wrong-type",
+                Code::WrongType,
                 node.span,
                 format!(
                     "`{}` must be `true` or `false`, found {}",
@@ -860,7 +860,7 @@ impl Walk {
         };
         self.push(
             Diagnostic::error(
-                "wrong-type",
+                Code::WrongType,
                 node.span,
                 format!(
                     "`{}` must be a whole number of 0 or more, found {found}",
@@ -881,7 +881,7 @@ impl Walk {
             }) => {
                 self.push(
                     Diagnostic::error(
-                        "wrong-type",
+                        Code::WrongType,
                         *span,
                         "`version_info.semantic_version` must be a string `MAJOR.MINOR.PATCH`, found a number",
                     )
@@ -903,7 +903,7 @@ impl Walk {
                 };
                 self.push(
                     Diagnostic::error(
-                        "value-not-allowed",
+                        Code::ValueNotAllowed,
                         span,
                         format!("`version_info.semantic_version` `{}` is not `MAJOR.MINOR.PATCH`", text.chars().take(60).collect::<String>()),
                     )
@@ -956,7 +956,7 @@ fn unknown_key<'k>(
         format!("in `{path}`")
     };
     let d = Diagnostic::error(
-        "unknown-key",
+        Code::UnknownKey,
         key.span,
         format!(
             "unknown key `{}` {where_}",
@@ -998,7 +998,7 @@ fn unknown_key<'k>(
 
 fn secret(span: Span) -> Diagnostic {
     Diagnostic::error(
-        "secret",
+        Code::Secret,
         span,
         "this value looks like an Algorithmia API key; keys do not belong in a manifest",
     )

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Loaded;
-use crate::diagnostic::{Diagnostic, FileReport};
+use crate::diagnostic::{Code, Diagnostic, FileReport};
 use crate::yaml::{self, Span};
 
 /// The file name searched for inside folders.
@@ -57,7 +57,7 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
                 if manifests.is_empty() {
                     found.push(Err(file_problem(
                         path,
-                        "no-manifest",
+                        Code::NoManifest,
                         format!("no `{MANIFEST_NAME}` found under the folder `{}`", crate::diagnostic::display_path(path)),
                         "name a manifest file, or a folder that contains one (hidden folders, `target`, `node_modules` and what `.gitignore` ignores are skipped)",
                     )));
@@ -68,13 +68,13 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
             Ok(meta) if meta.is_file() => found.push(Ok(path.clone())),
             Ok(_) => found.push(Err(file_problem(
                 path,
-                "not-found",
+                Code::NotFound,
                 format!("`{}` is not a regular file or folder", crate::diagnostic::display_path(path)),
                 "name an algorithm.yaml file or a folder that contains one",
             ))),
             Err(e) => found.push(Err(file_problem(
                 path,
-                "not-found",
+                Code::NotFound,
                 format!("cannot read `{}`: {}", crate::diagnostic::display_path(path), io_reason(&e)),
                 if path.as_os_str() == MANIFEST_NAME {
                     "run in the algorithm's repository, or pass the manifest's path; `examples/algorithm.yaml` is a starting point"
@@ -99,7 +99,7 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn file_problem(path: &Path, code: &'static str, message: String, help: &str) -> FileReport {
+fn file_problem(path: &Path, code: Code, message: String, help: &str) -> FileReport {
     FileReport {
         path: path.to_path_buf(),
         source: String::new(),
@@ -130,7 +130,7 @@ pub fn load(path: &Path) -> Result<Loaded, FileReport> {
         if e.raw_os_error() == Some(libc::ELOOP) || e.to_string() == "not a regular file" {
             return Err(file_problem(
                 path,
-                "not-found",
+                Code::NotFound,
                 format!(
                     "`{}` is a symbolic link or not a regular file; algodeploy reads manifests only as regular files",
                     crate::diagnostic::display_path(path)
@@ -140,7 +140,7 @@ pub fn load(path: &Path) -> Result<Loaded, FileReport> {
         }
         return Err(file_problem(
             path,
-            "not-found",
+            Code::NotFound,
             format!(
                 "cannot read `{}`: {}",
                 crate::diagnostic::display_path(path),
@@ -184,7 +184,7 @@ pub fn tracked_summary(
         path: loaded.path.clone(),
         source: loaded.source.clone(),
         diagnostics: vec![
-            Diagnostic::error("summary-file", span, message)
+            Diagnostic::error(Code::SummaryFile, span, message)
                 .label("summary file")
                 .help(help),
         ],
@@ -306,7 +306,7 @@ pub fn tracked_summary(
             source: loaded.source.clone(),
             diagnostics: vec![
                 Diagnostic::error(
-                    "secret",
+                    Code::Secret,
                     span,
                     format!("`details.summary_file` `{shown}` contains a string that looks like an Algorithmia API key"),
                 )

@@ -23,11 +23,7 @@ pub(super) fn confirm(yes: bool) -> Result<(), Error> {
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|source| Error::Io {
-            path: "standard input".into(),
-            action: "read the answer from",
-            source,
-        })?;
+        .at("read the answer from", Path::new("standard input"))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
@@ -251,10 +247,7 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
                     pruned.push((orphan.algorithm.clone(), "destroyed".to_string()));
                 }
                 Err(source) => {
-                    let error = Error::Api {
-                        algorithm: orphan.algorithm.clone(),
-                        source: Box::new(source),
-                    };
+                    let error = Error::api(&orphan.algorithm, source);
                     pruned.push((
                         orphan.algorithm.clone(),
                         format!("failed ({}, exit {})", error.code(), error.exit_code()),
@@ -376,12 +369,12 @@ async fn apply_all(
                 reporter: &reporter,
                 previous: previous.as_ref(),
             };
-            let result = match apply::apply(&ctx, &algorithm_plan).await {
-                Ok(record) => state::save(&manifest, &record)
-                    .map(|()| record)
-                    .map_err(|source| Error::State { source }),
-                Err(e) => Err(e),
-            };
+            let result = async {
+                let record = apply::apply(&ctx, &algorithm_plan).await?;
+                state::save(&manifest, &record)?;
+                Ok::<_, Error>(record)
+            }
+            .await;
             match result {
                 Ok(record) => (n, Ended::Applied(record)),
                 Err(error) => {

@@ -39,19 +39,18 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
     let manifest = crate::diagnostic::display_path(&loaded.path);
     let client = connect(&api)?.client;
     let session = Session::new(args.api.timeout);
-    let api = |source| Error::Api {
-        algorithm: algorithm.clone(),
-        source: Box::new(source),
-    };
     let (found, published) = session.block(async {
         tokio::join!(
             client.algorithm(owner, name),
             client.published_versions(owner, name)
         )
     })?;
-    let found = found.map_err(api)?;
-    let mut versions: Vec<crate::version::Version> =
-        published.map_err(api)?.iter().map(|p| p.version).collect();
+    let found = found.about(&algorithm)?;
+    let mut versions: Vec<crate::version::Version> = published
+        .about(&algorithm)?
+        .iter()
+        .map(|p| p.version)
+        .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(*v));
     let versions: Vec<String> = versions.iter().map(ToString::to_string).collect();
     let document = |destroyed: bool| {
@@ -97,9 +96,11 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
     let deleted = session.block(client.delete(owner, name))?;
     if let Err(e) = deleted {
         // An unclear answer: the algorithm may be gone already.
-        let still = session.block(client.algorithm(owner, name))?.map_err(api)?;
+        let still = session
+            .block(client.algorithm(owner, name))?
+            .about(&algorithm)?;
         if still.is_some() {
-            return Err(api(e));
+            return Err(e).about(&algorithm);
         }
     }
     let record = state::path_for(&loaded.path);

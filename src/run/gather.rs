@@ -40,21 +40,14 @@ fn spec_for(loaded: &Loaded, git_root: &Path) -> Result<Spec, Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let io = |path: &Path, source: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        action: "find",
-        source,
-    };
-    let root = git_root.canonicalize().map_err(|e| io(git_root, e))?;
+    let root = git_root.canonicalize().at("find", git_root)?;
     let relative = |path: &Path| -> Result<String, Error> {
         let full = folder.join(path);
-        let canonical = full.canonicalize().map_err(|e| io(&full, e))?;
-        let inside = canonical.strip_prefix(&root).map_err(|_| {
-            io(
-                &full,
-                std::io::Error::other("it is outside the git repository"),
-            )
-        })?;
+        let canonical = full.canonicalize().at("find", &full)?;
+        let inside = canonical
+            .strip_prefix(&root)
+            .map_err(|_| std::io::Error::other("it is outside the git repository"))
+            .at("find", &full)?;
         Ok(inside
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -125,9 +118,7 @@ fn relevant_dirt(state: &GitState, spec: &Spec, manifest: &Path) -> Vec<String> 
 }
 
 fn inspect_git(inspections: &mut git::Inspections, loaded: &Loaded) -> Result<GitState, Error> {
-    let (state, first) = inspections
-        .of(&loaded.path)
-        .map_err(|source| Error::Git { source })?;
+    let (state, first) = inspections.of(&loaded.path)?;
     if first && !state.untracked.is_empty() {
         let shown: Vec<&str> = state
             .untracked
@@ -147,16 +138,6 @@ fn inspect_git(inspections: &mut git::Inspections, loaded: &Loaded) -> Result<Gi
         );
     }
     Ok(state)
-}
-
-fn read_error(algorithm: &str, e: ReadError) -> Error {
-    match e {
-        ReadError::Api(source) => Error::Api {
-            algorithm: algorithm.to_string(),
-            source: Box::new(source),
-        },
-        ReadError::Git(source) => Error::Git { source },
-    }
 }
 
 /// One manifest before its deploy commit is known.
@@ -225,12 +206,10 @@ pub(super) fn prepare(
     if !reports.is_empty() {
         let text: String = reports.iter().map(|r| r.render_text(color)).collect();
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
-        failures.push(Error::ManifestInvalid {
-            invalid: reports.len(),
-            checked: staged.len() + reports.len(),
-            problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
-            diagnostics: diagnostics_json(&reports),
-        });
+        failures.push(Error::manifest_invalid(
+            &reports,
+            staged.len() + reports.len(),
+        ));
     }
     // One derivation per repository, covering all its manifests.
     let mut by_root: Vec<(PathBuf, Vec<usize>)> = Vec::new();
@@ -244,19 +223,13 @@ pub(super) fn prepare(
     for (root, indices) in by_root {
         let specs: Vec<Spec> = indices.iter().map(|&i| staged[i].spec.clone()).collect();
         let head = staged[indices[0]].git.head.clone();
-        let derived = git2::Repository::open(&root)
-            .and_then(|repo| {
-                let oid = git2::Oid::from_str(&head)?;
-                Ok((repo, oid))
-            })
-            .map_err(|e| crate::deploy::DeployError::Git {
-                action: "open the repository".into(),
-                message: e.message().to_string(),
-            })
-            .and_then(|(repo, oid)| {
-                let results = deploy::derive(&repo, oid, &specs)?;
-                Ok((repo, results))
-            });
+        let derived = (|| -> Result<_, deploy::DeployError> {
+            use crate::git::Doing;
+            let repo = git2::Repository::open(&root).doing("open the repository")?;
+            let oid = git2::Oid::from_str(&head).doing("open the repository")?;
+            let results = deploy::derive(&repo, oid, &specs)?;
+            Ok((repo, results))
+        })();
         match derived {
             Ok((repo, results)) => {
                 for (&i, result) in indices.iter().zip(results) {
@@ -361,7 +334,7 @@ pub(super) async fn read_all(
                 want_secrets,
             )
             .await
-            .map_err(|e| read_error(&algorithm, e));
+            .about(&algorithm);
             (index, live)
         });
     }
@@ -473,7 +446,7 @@ pub(super) async fn make_plans(
                 failures.push(located(
                     &p.loaded,
                     Error::Io {
-                        path: state::path_for(&p.loaded.path).display().to_string(),
+                        path: state::path_for(&p.loaded.path),
                         action: "read the fingerprint key beside",
                         source,
                     },
@@ -544,15 +517,8 @@ async fn orphans(
     let owners: std::collections::BTreeSet<&String> = declared.iter().map(|(o, _)| o).collect();
     let mut orphans = Vec::new();
     for owner in owners {
-        let api = |source| Error::Api {
-            algorithm: format!("{owner}/*"),
-            source: Box::new(source),
-        };
-        let names = connection
-            .client
-            .list_algorithms(owner)
-            .await
-            .map_err(api)?;
+        let all = format!("{owner}/*");
+        let names = connection.client.list_algorithms(owner).await.about(&all)?;
         for name in names {
             if declared.contains(&(owner.clone(), name.clone())) {
                 continue;
@@ -561,7 +527,7 @@ async fn orphans(
                 .client
                 .published_versions(owner, &name)
                 .await
-                .map_err(api)?
+                .about(&all)?
                 .iter()
                 .map(|v| v.version)
                 .collect();

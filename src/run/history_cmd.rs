@@ -74,17 +74,13 @@ pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
             client.builds(&owner, &name, |_| false),
         )
     })?;
-    let api = |source| Error::Api {
-        algorithm: algorithm.clone(),
-        source: Box::new(source),
-    };
-    if found.map_err(api)?.is_none() {
+    if found.about(&algorithm)?.is_none() {
         return Err(Error::NoAlgorithm {
             algorithm: algorithm.clone(),
         });
     }
-    let mut published = published.map_err(api)?;
-    let builds = builds.map_err(api)?;
+    let mut published = published.about(&algorithm)?;
+    let builds = builds.about(&algorithm)?;
     published.sort_by_key(|p| std::cmp::Reverse(p.version));
     let entries: Vec<Entry> = published
         .iter()

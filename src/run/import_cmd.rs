@@ -22,9 +22,7 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
     if let Some(path) = &args.out
         && std::fs::symlink_metadata(path).is_ok()
     {
-        return Err(Error::Exists {
-            path: path.display().to_string(),
-        });
+        return Err(Error::Exists { path: path.clone() });
     }
     let client = connect(&args.api)?.client;
     let algorithm_name = args.algorithm.clone();
@@ -34,14 +32,12 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
             client.published_versions(owner, name)
         )
     })?;
-    let api = |source| Error::Api {
-        algorithm: algorithm_name.clone(),
-        source: Box::new(source),
-    };
-    let algorithm = algorithm.map_err(api)?.ok_or_else(|| Error::NoAlgorithm {
-        algorithm: algorithm_name.clone(),
-    })?;
-    let published = published.map_err(api)?;
+    let algorithm = algorithm
+        .about(&algorithm_name)?
+        .ok_or_else(|| Error::NoAlgorithm {
+            algorithm: algorithm_name.clone(),
+        })?;
+    let published = published.about(&algorithm_name)?;
     let text =
         crate::import::manifest_text(owner, name, &algorithm, &published).map_err(|reason| {
             Error::Import {
@@ -51,19 +47,12 @@ pub fn import_command(args: &ImportArgs) -> Result<Outcome, Error> {
         })?;
     match &args.out {
         Some(path) => {
-            state::write_new(path, text.as_bytes()).map_err(|source| {
-                if source.kind() == std::io::ErrorKind::AlreadyExists {
-                    Error::Exists {
-                        path: path.display().to_string(),
-                    }
-                } else {
-                    Error::Io {
-                        path: path.display().to_string(),
-                        action: "write",
-                        source,
-                    }
+            match state::write_new(path, text.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::Exists { path: path.clone() });
                 }
-            })?;
+                written => written.at("write", path)?,
+            }
             eprintln!("wrote {}", path.display());
         }
         None => out(&text)?,

@@ -25,13 +25,10 @@ pub(super) fn load_selected(
             let mut since = crate::select::ChangedSince::default();
             let mut keep =
                 |path: &Path, summary: Option<&Path>, sources: &[&Path]| -> Result<bool, Error> {
-                    let changes = since.of(reference, path).map_err(|e| match e {
-                        crate::select::ChangedError::BadRef { .. } => Error::Usage {
-                            message: e.to_string(),
-                        },
-                        other => Error::Usage {
-                            message: other.to_string(),
-                        },
+                    // A reference that does not resolve, or a path outside any repository:
+                    // the command line asked for something that cannot be (exit 64).
+                    let changes = since.of(reference, path).map_err(|e| Error::Usage {
+                        message: e.to_string(),
                     })?;
                     let folder = path
                         .parent()
@@ -121,12 +118,7 @@ pub(super) fn load_selected(
     }
     let text: String = reports.iter().map(|r| r.render_text(color)).collect();
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    let invalid = Error::ManifestInvalid {
-        invalid: reports.len(),
-        checked: loaded.len() + reports.len(),
-        problems: reports.iter().map(|r| r.diagnostics.len()).sum(),
-        diagnostics: diagnostics_json(&reports),
-    };
+    let invalid = Error::manifest_invalid(&reports, loaded.len() + reports.len());
     Ok((loaded, Some(invalid)))
 }
 

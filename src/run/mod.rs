@@ -15,10 +15,9 @@ use std::sync::Arc;
 use crate::api::Client;
 use crate::cli::{ApiArgs, PlanFormat, PlanOptions};
 use crate::config::{self, Config};
-use crate::diagnostic::diagnostics_json;
-use crate::error::Error;
+use crate::error::{About, At, Error};
 use crate::git::{self, GitState};
-use crate::live::{self, ReadError};
+use crate::live;
 use crate::manifest::Loaded;
 use crate::plan::{self, Plan};
 use crate::remote::Remotes;
@@ -58,11 +57,7 @@ fn failure_document(error: &Error, mut document: serde_json::Value) {
 }
 
 fn out(text: &str) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|source| Error::Output { source })
+    crate::error::print(text)
 }
 
 /// Where the full plan is, for a Markdown plan that had to be cut.
@@ -160,16 +155,15 @@ pub(crate) fn connect(args: &ApiArgs) -> Result<Connection, Error> {
             message: "the --profile value looks like an API key; keys belong in ALGORITHMIA_API_KEY or a profile's `api_key`".into(),
         });
     }
-    let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())
-        .map_err(|source| Error::Config { source })?;
-    let config = config::resolve(inputs).map_err(|source| Error::Config { source })?;
+    let inputs = config::Inputs::from_env(args.api.clone(), args.profile.clone())?;
+    let config = config::resolve(inputs)?;
     for warning in &config.warnings {
         eprintln!("warning: {}", crate::sanitize::inert(&warning.to_string()));
     }
     let key = config.key.clone().ok_or_else(|| Error::NoKey {
         api: config.api.clone(),
     })?;
-    let trust = Trust::load(config.ca_cert.as_deref()).map_err(|source| Error::Trust { source })?;
+    let trust = Trust::load(config.ca_cert.as_deref())?;
     let client = Client::new(&config, key.clone(), &trust).with_notify(|line| eprintln!("{line}"));
     let remotes = Arc::new(Remotes::new(&config.git, key.clone(), trust));
     Ok(Connection {

@@ -32,11 +32,7 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     if let Some(path) = &args.out {
         let mut text = serde_json::to_vec_pretty(&plan).expect("a plan serializes");
         text.push(b'\n');
-        state::write_atomic(path, &text).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            action: "write the plan to",
-            source,
-        })?;
+        state::write_atomic(path, &text).at("write the plan to", path)?;
         eprintln!(
             "saved the plan to {}; review it with `algodeploy show {}`, apply it with `algodeploy apply {}`{}",
             path.display(),

@@ -11,6 +11,7 @@ use super::gather;
 use super::*;
 use crate::apply::{self, Reporter};
 use crate::cli::RollbackArgs;
+use crate::git::Doing;
 use crate::plan::{AlgorithmPlan, GitSummary, Step};
 use crate::version::{Bump, Version};
 
@@ -122,7 +123,7 @@ fn rollback_inner(
             "push and publish first".into(),
         )
     })?;
-    let repo = git::discover(&p.loaded.path).map_err(|source| Error::Git { source })?;
+    let repo = git::discover(&p.loaded.path)?;
     let missing = |commit: &str, what: &str| {
         conflict(
             format!(
@@ -143,21 +144,11 @@ fn rollback_inner(
         let parent = oid(&master)
             .and_then(|o| repo.find_commit(o).ok())
             .ok_or_else(|| missing(&master, "the remote `master`"))?;
-        let tree = old.tree().map_err(|e| Error::Git {
-            source: git::GitError::Git {
-                action: "read a version's tree",
-                source: e,
-            },
-        })?;
+        let tree = old.tree().doing("read a version's tree")?;
         let signature = repo
             .signature()
             .or_else(|_| git2::Signature::now("algodeploy", "algodeploy@localhost"))
-            .map_err(|e| Error::Git {
-                source: git::GitError::Git {
-                    action: "sign the rollback commit",
-                    source: e,
-                },
-            })?;
+            .doing("sign the rollback commit")?;
         let message = format!(
             "{}{to}\n\nThe code of {to} ({}), published again as {}.\n\n{}{to}\nAlgodeploy-Rollback-Commit: {}\n",
             crate::plan::ROLLBACK_NOTE,
@@ -167,12 +158,7 @@ fn rollback_inner(
             target.commit
         );
         repo.commit(None, &signature, &signature, &message, &tree, &[&parent])
-            .map_err(|e| Error::Git {
-                source: git::GitError::Git {
-                    action: "make the rollback commit",
-                    source: e,
-                },
-            })?
+            .doing("make the rollback commit")?
             .to_string()
     };
     let next = latest.version.bumped(Bump::Revision);
@@ -275,7 +261,7 @@ fn rollback_inner(
         previous: p.record.as_ref(),
     };
     let record = session.block(apply::apply(&ctx, &plan.algorithms[0]))??;
-    state::save(&p.loaded.path, &record).map_err(|source| Error::State { source })?;
+    state::save(&p.loaded.path, &record)?;
     *done = Some((plan.clone(), vec![record.clone()]));
     match args.format {
         PlanFormat::Json => {

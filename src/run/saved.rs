@@ -40,7 +40,7 @@ pub(super) fn plan_manifests(saved: &Plan, file: &Path) -> Result<Vec<PathBuf>, 
                 Ok(resolved)
             } else {
                 Err(Error::PlanFile {
-                    path: file.display().to_string(),
+                    path: file.to_path_buf(),
                     reason: format!(
                         "it was made in `{}`, and its manifest `{}` is not there now; apply it from a checkout at that place",
                         saved.made_in, a.manifest
@@ -74,7 +74,7 @@ pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
 pub(super) fn parse_plan_file(path: &Path) -> Result<Plan, Error> {
     use std::io::Read;
     let bad = |reason: String| Error::PlanFile {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         reason,
     };
     let mut text = String::new();

@@ -83,15 +83,8 @@ pub(super) fn lock_all(
         .iter()
         .map(|l| match state::lock(&l.path, wait) {
             Ok(Ok(file)) => Ok(file),
-            Ok(Err((path, holder))) => Err(Error::Locked {
-                path: path.display().to_string(),
-                holder,
-            }),
-            Err(source) => Err(Error::Io {
-                path: state::path_for(&l.path).display().to_string(),
-                action: "lock",
-                source,
-            }),
+            Ok(Err((path, holder))) => Err(Error::Locked { path, holder }),
+            Err(source) => Err(source).at("lock", &state::path_for(&l.path)),
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{ENVIRONMENT_KEYS, Walk};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::manifest::DeployEnvironment;
 use crate::yaml::{Key, Node, Value};
 
@@ -85,7 +85,7 @@ impl Walk {
         let Value::Mapping(entries) = &node.value else {
             self.push(
                 Diagnostic::error(
-                    "wrong-type",
+                    Code::WrongType,
                     node.span,
                     format!(
                         "`environments` must be a mapping of names to overrides, found {}",
@@ -104,7 +104,7 @@ impl Walk {
                 ok = false;
                 self.push(
                     Diagnostic::error(
-                        "value-not-allowed",
+                        Code::ValueNotAllowed,
                         key.span,
                         format!(
                             "`{}` is not an environment name",

@@ -6,7 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{Fields, INCLUDE_KEYS, Walk};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::manifest::{Include, Repository};
 use crate::yaml::{Span, Value};
 
@@ -42,7 +42,7 @@ impl Walk {
                 other => {
                     self.push(
                         Diagnostic::error(
-                            "wrong-type",
+                            Code::WrongType,
                             node.span,
                             format!(
                                 "`repository.include` must be a list of `from`/`to` entries, found {}",
@@ -93,7 +93,7 @@ impl Walk {
         folder_only: bool,
     ) -> Option<()> {
         let fail = |message: String, help: &str| {
-            Diagnostic::error("repository", span, message)
+            Diagnostic::error(Code::Repository, span, message)
                 .label("path")
                 .help(help.to_string())
         };
@@ -161,7 +161,7 @@ impl Walk {
     /// `.algodeploy`.
     fn target_path(&mut self, index: usize, text: &str, span: Span) -> Option<PathBuf> {
         let fail = |message: String| {
-            Diagnostic::error("repository", span, message)
+            Diagnostic::error(Code::Repository, span, message)
                 .label("target path")
                 .help("a relative path inside the algorithm's repository, such as `libs/common`")
         };
@@ -214,7 +214,7 @@ impl Walk {
                     ok = false;
                     self.push(
                         Diagnostic::error(
-                            "cross-field",
+                            Code::CrossField,
                             *span,
                             format!(
                                 "`repository.include` copies two entries onto `{y}` (`{}` and `{}`)",

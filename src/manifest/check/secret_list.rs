@@ -3,7 +3,7 @@
 //! names, each given once.
 
 use super::{SECRET_KEYS, Walk};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::manifest::SecretSpec;
 use crate::yaml::{Node, Value};
 
@@ -32,7 +32,7 @@ impl Walk {
         let Value::Sequence(items) = &node.value else {
             self.push(
                 Diagnostic::error(
-                    "wrong-type",
+                    Code::WrongType,
                     node.span,
                     format!("`secrets` must be a list, found {}", node.value.kind()),
                 )
@@ -59,7 +59,7 @@ impl Walk {
                 ok = false;
                 self.push(
                     Diagnostic::error(
-                        "value-not-allowed",
+                        Code::ValueNotAllowed,
                         name_span,
                         format!(
                             "`secrets.name` `{}` is not an environment variable name",
@@ -75,7 +75,7 @@ impl Walk {
                 ok = false;
                 self.push(
                     Diagnostic::error(
-                        "value-not-allowed",
+                        Code::ValueNotAllowed,
                         from_span,
                         format!("`secrets.from_env` `{}` is not an environment variable name", from.chars().take(60).collect::<String>()),
                     )
@@ -88,7 +88,7 @@ impl Walk {
                 ok = false;
                 self.push(
                     Diagnostic::error(
-                        "cross-field",
+                        Code::CrossField,
                         name_span,
                         format!("the secret `{name}` is listed twice"),
                     )
