@@ -1,4 +1,4 @@
-//! Executing a plan: exactly its steps, in order, through `api.rs` and `git.rs`, reporting
+//! Executing a plan: exactly its steps, in order, through `api/` and `git.rs`, reporting
 //! progress to a [`Reporter`]. It never re-diffs: deciding what to do was the plan's job. It
 //! does re-check what a step depends on right before it (the deploy commit's build is the newest success;
 //! the publish answer is the declared version from the deploy commit).

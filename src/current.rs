@@ -1,4 +1,4 @@
-//! The current state of an algorithm on the service, as domain values: what `api.rs` converts
+//! The current state of an algorithm on the service, as domain values: what `api/` converts
 //! every answer into (once, at the edge), what a plan compares against, and what `import`
 //! writes a manifest from. No wire type crosses this line.
 

@@ -172,7 +172,8 @@ fn every_commands_help_has_examples_an_environment_and_examples_that_parse() {
             args.push("--help");
             let out = Test::new().args(&args).run();
             assert_eq!(
-                out.code, 0,
+                out.exit_code(),
+                0,
                 "example `{line}` of {command} does not parse: {}",
                 out.stderr
             );

@@ -178,6 +178,7 @@ fn validate_colours_on_a_terminal_and_never_in_a_pipe() {
     let never = on_a_terminal(&d, &format!("{bin} --color never validate"), &[]);
     assert!(!never.contains("\u{1b}["), "--color never: {never:?}");
     let always = d.run(&["--color", "always", "validate"]);
+    always.code(3);
     assert!(
         always.stderr.contains("\u{1b}["),
         "--color always: {}",
@@ -187,6 +188,7 @@ fn validate_colours_on_a_terminal_and_never_in_a_pipe() {
     piped.code(3);
     assert!(!piped.stderr.contains('\u{1b}'), "{}", piped.stderr);
     let forced = d.run_with(&["validate"], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    forced.code(3);
     assert!(
         forced.stderr.contains("\u{1b}["),
         "CLICOLOR_FORCE ignored: {}",
@@ -229,9 +231,12 @@ fn plan_and_doctor_follow_the_same_colour_rules() {
     }
     // Into a pipe: plain, unless forced.
     let piped = d.run(&["plan"]);
+    piped.code(0);
     assert!(!piped.stdout.contains('\u{1b}') && !piped.stderr.contains('\u{1b}'));
     let forced = d.run_with(&["plan"], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "")]);
+    forced.code(0);
     assert!(forced.stdout.contains("\u{1b}[32m"), "{}", forced.stdout);
     let always = d.run(&["--color", "always", "plan"]);
+    always.code(0);
     assert!(always.stdout.contains("\u{1b}[32m"), "{}", always.stdout);
 }

@@ -131,7 +131,7 @@ fn published(d: &Deploy, name: &str) -> Vec<String> {
 #[test]
 fn each_folder_is_its_algorithms_repository_and_a_second_clone_agrees() {
     let d = monorepo();
-    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let plan = json(d.run(&["plan", "algorithms", "--format", "json"]).code(0));
     let alpha = entry(&plan, "alpha");
     assert_eq!(
         alpha["git"]["folders"],
@@ -219,7 +219,7 @@ fn ordinary_commits_change_nothing_and_an_include_change_selects_its_includers()
     let text = std::fs::read_to_string(&beta).unwrap();
     std::fs::write(&beta, text.replace("label: Hello World", "label: Beta")).unwrap();
     d.repo.commit("docs and a label");
-    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let plan = json(d.run(&["plan", "algorithms", "--format", "json"]).code(0));
     assert_eq!(actions(entry(&plan, "alpha")), Vec::<String>::new());
     assert_eq!(actions(entry(&plan, "gamma")), Vec::<String>::new());
     assert_eq!(actions(entry(&plan, "beta")), ["update"]);
@@ -229,15 +229,18 @@ fn ordinary_commits_change_nothing_and_an_include_change_selects_its_includers()
     d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
     d.repo.write("libs/common/greet.py", "GREETING = 'Hi'\n");
     let shared_change = d.repo.commit("shared change");
-    let selected = json(&d.run(&[
-        "plan",
-        "algorithms",
-        "--changed-since",
-        "HEAD~1",
-        "--format",
-        "json",
-        "--no-strict-version",
-    ]));
+    let selected = json(
+        d.run(&[
+            "plan",
+            "algorithms",
+            "--changed-since",
+            "HEAD~1",
+            "--format",
+            "json",
+            "--no-strict-version",
+        ])
+        .code(0),
+    );
     let names: Vec<&str> = selected["algorithms"]
         .as_array()
         .unwrap()
@@ -447,7 +450,7 @@ fn ctrl_c_during_a_parallel_apply_stops_every_algorithm_and_a_rerun_finishes() {
 #[test]
 fn a_tampered_deploy_commit_cache_is_not_trusted() {
     let d = monorepo();
-    let plan = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let plan = json(d.run(&["plan", "algorithms", "--format", "json"]).code(0));
     let cache = d.repo.dir.path().join(".git/algodeploy/deploy-commits");
     let text = std::fs::read_to_string(&cache).unwrap();
     // Swap the answers (commit and tree) of two folders.
@@ -460,7 +463,7 @@ fn a_tampered_deploy_commit_cache_is_not_trusted() {
         a[0], a[1], b[2], b[3], b[0], b[1], a[2], a[3]
     );
     std::fs::write(&cache, swapped).unwrap();
-    let again = json(&d.run(&["plan", "algorithms", "--format", "json"]));
+    let again = json(d.run(&["plan", "algorithms", "--format", "json"]).code(0));
     same_deploy_commits(&again, &plan);
 }
 
@@ -526,7 +529,10 @@ fn prune_lists_and_deletes_algorithms_no_manifest_declares() {
         .stdout_has("- destroy demo/stray: no published versions")
         .stdout_has("- destroy demo/retired: published versions 1.0.0")
         .stdout_has("2 to destroy");
-    let plan = json(&d.run(&["plan", "algorithms", "--prune", "--format", "json"]));
+    let plan = json(
+        d.run(&["plan", "algorithms", "--prune", "--format", "json"])
+            .code(0),
+    );
     let pruned: Vec<&str> = plan["prune"]
         .as_array()
         .unwrap()

@@ -180,9 +180,10 @@ fn a_git_host_redirecting_elsewhere_never_passes_the_key_on() {
     // the push meets the redirect.
     bump(&d);
     let plan = run_profile(&d, &["plan"], &[]);
+    plan.code(0);
     assert!(!plan.stderr.contains(KEY) && !plan.stdout.contains(KEY));
     let apply = run_profile(&d, &["apply", "--yes", "--push"], &[]);
-    assert_ne!(apply.code, 0, "{}", apply.snapshot());
+    assert_ne!(apply.exit_code(), 0, "{}", apply.snapshot());
     assert!(
         host.received_key(),
         "the configured origin is asked as it should be"
@@ -229,10 +230,9 @@ fn a_rewrite_to_another_origin_gets_no_key() {
     .unwrap();
     let config = config.display().to_string();
     let env = [("GIT_CONFIG_GLOBAL", config.as_str())];
-    let out = d.run_with(&["plan"], &env);
-    // The algorithm does not exist yet, so a failed read of its repository is not fatal to a
-    // plan; the apply's push is refused.
-    let _ = out;
+    // The algorithm does not exist yet, so its repository is not read and the plan succeeds;
+    // the apply's push is refused.
+    d.run_with(&["plan"], &env).code(0);
     let apply = d.run_with(&["apply", "--yes", "--push"], &env);
     apply
         .code(1)
@@ -283,7 +283,7 @@ fn server_text_that_repeats_the_key_is_redacted() {
                 &["plan", "--api", &api.url()],
                 &[("ALGORITHMIA_API_KEY", key)],
             );
-            assert_eq!(out.code, 1, "{}", out.snapshot());
+            assert_eq!(out.exit_code(), 1, "{}", out.snapshot());
             assert!(
                 !out.stderr.contains(key) && !out.stdout.contains(key),
                 "shape {shape}: {}",

@@ -1,5 +1,11 @@
 //! A small fluent harness: lay out files in a temporary folder, run the real `algodeploy`
 //! binary there, and look at exit code, stdout and stderr together.
+//!
+//! Every run is checked unless the test says otherwise, as just's `Test` does: its output must
+//! not hold a test key or a panic, and its exit code must be looked at (`.code(n)`,
+//! `.exit_code()` or `.snapshot()`); an [`Output`] dropped unchecked fails the test. [`Test`]
+//! (files in a folder, no cluster) and [`Deploy`] (a repository and an emulator) both start
+//! the program through [`algodeploy`], with the same clean environment.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -8,20 +14,44 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_algodeploy");
 
 pub(crate) struct Test {
     dir: tempfile::TempDir,
+    home: tempfile::TempDir,
     args: Vec<String>,
 }
 
+/// What one run of algodeploy did. Checked when made (no key, no panic) and when dropped (the
+/// exit code was looked at).
 #[derive(Debug)]
+#[must_use = "a run's exit code must be checked: .code(n), .exit_code() or .snapshot()"]
 pub(crate) struct Output {
-    pub code: i32,
+    code: i32,
     pub stdout: String,
     pub stderr: String,
+    checked: std::cell::Cell<bool>,
+}
+
+/// `algodeploy ARGS` in `dir` with nothing from the caller's environment but `PATH`: its own
+/// HOME (no user config), no colour, git's user and system config ignored, no API address or
+/// key unless the test sets them.
+pub(crate) fn algodeploy(dir: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::null());
+    command
 }
 
 impl Test {
     pub(crate) fn new() -> Self {
         Test {
             dir: tempfile::tempdir().expect("temp dir"),
+            home: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
         }
     }
@@ -39,37 +69,68 @@ impl Test {
     }
 
     pub(crate) fn run(&self) -> Output {
-        Command::new(BIN)
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env_remove("ALGORITHMIA_API_KEY")
-            .env_remove("ALGORITHMIA_API")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        algodeploy(self.dir.path(), self.home.path(), &args)
             .output()
             .expect("run algodeploy")
             .into()
     }
 }
 
+/// The test keys, which no output of algodeploy may hold (the emulator's own banner, which
+/// prints a key it made, is not run through [`Output`]).
+const SECRETS: [&str; 3] = [KEY, OTHER_KEY, READ_KEY];
+
 impl From<std::process::Output> for Output {
+    #[track_caller]
     fn from(output: std::process::Output) -> Output {
-        Output {
+        let output = Output {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            checked: std::cell::Cell::new(false),
+        };
+        for secret in SECRETS {
+            assert!(
+                !output.stdout.contains(secret) && !output.stderr.contains(secret),
+                "a test key is in the output\n{}",
+                output.snapshot()
+            );
+        }
+        assert!(
+            !output.stderr.contains("panicked at"),
+            "algodeploy panicked\n{}",
+            output.snapshot()
+        );
+        output
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.checked.get() && !std::thread::panicking() {
+            panic!(
+                "the exit code of this run was never checked (.code(n), .exit_code() or .snapshot())\n{}",
+                self.snapshot()
+            );
         }
     }
 }
 
 impl Output {
-    /// Exit code, stdout and stderr in one text for snapshots.
+    /// Exit code, stdout and stderr in one text for snapshots (which check all three).
     pub(crate) fn snapshot(&self) -> String {
+        self.checked.set(true);
         format!(
             "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
             self.code, self.stdout, self.stderr
         )
+    }
+
+    /// The exit code, for a test that decides on it itself (and so checks it).
+    pub(crate) fn exit_code(&self) -> i32 {
+        self.checked.set(true);
+        self.code
     }
 
     #[track_caller]
@@ -94,6 +155,7 @@ impl Output {
 
     #[track_caller]
     pub(crate) fn code(&self, expected: i32) -> &Self {
+        self.checked.set(true);
         assert_eq!(
             self.code,
             expected,
@@ -565,7 +627,6 @@ impl Deploy {
     pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.command(args)
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
             .output()
             .expect("run algodeploy")
             .into()
@@ -578,18 +639,10 @@ impl Deploy {
     }
 
     pub(crate) fn command_in(&self, dir: &std::path::Path, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = algodeploy(dir, self.home.path(), args);
         command
-            .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.home.path())
-            .env("NO_COLOR", "1")
             .env("ALGORITHMIA_API", &self.emulator.url)
-            .env("ALGORITHMIA_API_KEY", KEY)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+            .env("ALGORITHMIA_API_KEY", KEY);
         command
     }
 
@@ -631,7 +684,6 @@ impl Deploy {
             .env_remove("ALGORITHMIA_API")
             .env_remove("ALGORITHMIA_API_KEY")
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
             .output()
             .unwrap()
             .into()

@@ -28,8 +28,8 @@ fn hostile_manifests_get_located_refusals() {
             }
         };
         let got = match diagnostics.as_array().map(Vec::as_slice) {
-            Some([]) if out.code == 0 => Verdict::Accepted,
-            Some([first, ..]) if out.code == 3 => Verdict::Refused {
+            Some([]) if out.exit_code() == 0 => Verdict::Accepted,
+            Some([first, ..]) if out.exit_code() == 3 => Verdict::Refused {
                 code: leak(first["code"].as_str().unwrap_or("?")),
                 line: first["line"].as_u64().unwrap_or(0) as usize,
                 column: first["column"].as_u64().unwrap_or(0) as usize,

@@ -135,7 +135,7 @@ fn rollback_publishes_an_earlier_versions_code_as_the_next_patch() {
     );
     assert_eq!(answer["result"], "Hello, Ada!", "{answer}");
     let history: serde_json::Value =
-        serde_json::from_str(&d.run(&["history", "--format", "json"]).stdout).unwrap();
+        serde_json::from_str(&d.run(&["history", "--format", "json"]).code(0).stdout).unwrap();
     assert_eq!(history["versions"][0]["rollback_of"], "1.0.0", "{history}");
 
     // The plan says what happened and what publishing HEAD again needs.

@@ -124,6 +124,7 @@ fn readme_documents_every_exit_code_and_diagnostic_class() {
 fn readme_manifest_reference_names_every_schema_key() {
     let readme = readme();
     let out = Test::new().args(&["schema"]).run();
+    out.code(0);
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let mut keys: Vec<String> = Vec::new();
     for (prefix, object) in [

@@ -172,7 +172,7 @@ fn a_kill_at_each_step_then_a_rerun_converges() {
             ],
         );
         assert_eq!(
-            out.code,
+            out.exit_code(),
             -1,
             "{step}: expected death by SIGKILL\n{}",
             out.snapshot()
@@ -201,7 +201,7 @@ fn a_kill_at_each_step_then_a_rerun_converges() {
             ("ALGODEPLOY_TEST_KILL_AFTER", "update"),
         ],
     );
-    assert_eq!(out.code, -1);
+    assert_eq!(out.exit_code(), -1);
     d.run(&["apply", "--yes"]).code(0);
     d.run(&["plan", "--detailed-exitcode"]).code(0);
 }
@@ -324,28 +324,32 @@ fn the_sentinel_key_appears_nowhere() {
     let plans = tempfile::tempdir().unwrap();
     let plan_file = plans.path().join("plan.json");
     let mut outputs = Vec::new();
-    let mut record =
-        |o: crate::harness::Output| outputs.push(format!("{}\n{}", o.stdout, o.stderr));
-    record(loud(&["-vvv", "validate"]));
-    record(loud(&[
-        "-vvv",
-        "plan",
-        "--out",
-        plan_file.to_str().unwrap(),
-    ]));
-    record(loud(&["-vvv", "apply", "--yes"])); // fails: not pushed
-    record(loud(&["-vvv", "apply", "--yes", "--push"]));
-    record(loud(&["-vvv", "import", "demo/hello_world"]));
-    record(loud(&["-vvv", "import", "demo/missing"]));
+    // Each path ends as expected (so the success and failure paths are the ones looked at).
+    let mut record = |code: i32, o: crate::harness::Output| {
+        o.code(code);
+        outputs.push(format!("{}\n{}", o.stdout, o.stderr));
+    };
+    record(0, loud(&["-vvv", "validate"]));
+    record(
+        0,
+        loud(&["-vvv", "plan", "--out", plan_file.to_str().unwrap()]),
+    );
+    record(4, loud(&["-vvv", "apply", "--yes"])); // fails: not pushed
+    record(0, loud(&["-vvv", "apply", "--yes", "--push"]));
+    record(0, loud(&["-vvv", "import", "demo/hello_world"]));
+    record(1, loud(&["-vvv", "import", "demo/missing"]));
     d.edit("semantic_version: 1.0.0", "semantic_version: 9.0.0");
-    record(loud(&["-vvv", "plan", "--allow-dirty"])); // version conflict
-    record(d.run_with(
-        &["-vvv", "plan", "--allow-dirty"],
-        &[
-            ("ALGORITHMIA_API_KEY", "simWrongSentinel000000000000"),
-            ("RUST_LOG", "trace"),
-        ],
-    ));
+    record(4, loud(&["-vvv", "plan", "--allow-dirty"])); // version conflict
+    record(
+        5,
+        d.run_with(
+            &["-vvv", "plan", "--allow-dirty"],
+            &[
+                ("ALGORITHMIA_API_KEY", "simWrongSentinel000000000000"),
+                ("RUST_LOG", "trace"),
+            ],
+        ),
+    );
     let mut files = vec![
         std::fs::read_to_string(d.repo.dir.path().join(".algodeploy/state.json")).unwrap(),
         std::fs::read_to_string(&plan_file).unwrap(),

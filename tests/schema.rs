@@ -65,7 +65,12 @@ fn schema_and_validator_agree_on_invalid_manifests() {
             .file("README.md", "# Hello\n")
             .args(&["validate"])
             .run();
-        assert_eq!(out.code, 3, "validate accepts `{to}`:\n{}", out.stderr);
+        assert_eq!(
+            out.exit_code(),
+            3,
+            "validate accepts `{to}`:\n{}",
+            out.stderr
+        );
     }
 }
 

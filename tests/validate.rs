@@ -293,6 +293,7 @@ fn api_key_in_the_manifest_is_refused_without_echoing_it() {
         )
         .args(&["validate", "--format", "json"])
         .run();
+    json.code(3);
     assert!(!json.stdout.contains(key) && !json.stderr.contains(key));
     let as_key = validate(&edit("owner: demo", &format!("owner: demo\n{key}: x")));
     as_key.code(3);

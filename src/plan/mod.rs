@@ -18,7 +18,7 @@
 //! | `>` | `push` | push HEAD to the algorithm's `master` (apply `--push`) |
 //! | `^` | `publish` | wait for HEAD's build, then publish the declared version from it |
 //!
-//! This module imports nothing from `api.rs`: the current state reaches it as domain types.
+//! This module imports nothing from `api/`: the current state reaches it as domain types.
 
 mod compute;
 mod markdown;

@@ -3,7 +3,7 @@
 //!
 //! - `/v1/...`: the algorithm-management API and the call API (`api/`), written from
 //!   `docs/api/openapispec.yml` and the decisions in `docs/api/decisions.md`.
-//!   It shares no wire types with the client (`src/api.rs`), so a field-name mistake on one side
+//!   It shares no wire types with the client (`src/api/`), so a field-name mistake on one side
 //!   is caught by the other.
 //! - `/git/{owner}/{name}.git`: each algorithm's repository over git's smart HTTP protocol
 //!   (`git.rs`, through `git http-backend`); a push to `master` starts a build (`builds.rs`).

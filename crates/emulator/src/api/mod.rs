@@ -1,6 +1,6 @@
 //! The `/v1` algorithm-management API. Request parsing, rules and the JSON answers are written
 //! from the spec (`docs/api/openapispec.yml`) and `docs/api/decisions.md`, not from the
-//! client: this module shares no types with `src/api.rs`.
+//! client: this module shares no types with `src/api/`.
 //!
 //! - this file: the error shape, authentication, routing, and the algorithm's own endpoints
 //!   (create, get, update, delete, list);
