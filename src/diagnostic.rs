@@ -295,6 +295,34 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// A failure's `errors[]` entries (`Error::to_json`) as GitHub Actions `::error` annotations,
+/// with the manifest, line and column when known; messages and hints made inert.
+pub fn error_annotations(entries: &[serde_json::Value]) -> String {
+    let mut out = String::new();
+    for entry in entries {
+        let message = entry["message"].as_str().unwrap_or("");
+        let mut properties = vec!["title=algodeploy".to_string()];
+        if let Some(file) = entry["manifest"].as_str() {
+            properties.push(format!("file={}", escape_property(file)));
+        }
+        if let Some(line) = entry["line"].as_u64() {
+            properties.push(format!("line={line}"));
+        }
+        if let Some(column) = entry["column"].as_u64() {
+            properties.push(format!("col={column}"));
+        }
+        let hint = entry["hint"]
+            .as_str()
+            .map_or_else(String::new, |h| format!("\nhint: {h}"));
+        out.push_str(&format!(
+            "::error {}::{}\n",
+            properties.join(","),
+            escape_data(&crate::sanitize::inert(&format!("{message}{hint}")))
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::Code;

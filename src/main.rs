@@ -158,44 +158,9 @@ fn report(err: &Error, color: bool, annotate: bool) {
     }
     // Under GitHub Actions every error is an annotation too (with file and line when known).
     if annotate && std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        for entry in err.to_json() {
-            let message = entry["message"].as_str().unwrap_or("");
-            let mut properties = vec!["title=algodeploy".to_string()];
-            if let Some(file) = entry["manifest"].as_str() {
-                properties.push(format!("file={}", escape(file, true)));
-            }
-            if let Some(line) = entry["line"].as_u64() {
-                properties.push(format!("line={line}"));
-            }
-            if let Some(column) = entry["column"].as_u64() {
-                properties.push(format!("col={column}"));
-            }
-            let hint = entry["hint"]
-                .as_str()
-                .map_or_else(String::new, |h| format!("\nhint: {h}"));
-            text.push_str(&format!(
-                "::error {}::{}\n",
-                properties.join(","),
-                escape(
-                    &algodeploy::sanitize::inert(&format!("{message}{hint}")),
-                    false
-                )
-            ));
-        }
+        text.push_str(&algodeploy::diagnostic::error_annotations(&err.to_json()));
     }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-/// GitHub's workflow-command escaping (`%`, CR, LF; in properties also `:` and `,`).
-fn escape(text: &str, property: bool) -> String {
-    let mut out = text
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
-    if property {
-        out = out.replace(':', "%3A").replace(',', "%2C");
-    }
-    out
 }
 
 fn init_tracing(verbose: u8, color: bool) {
