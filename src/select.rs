@@ -158,11 +158,11 @@ fn changes(repo: &git2::Repository, root: &Path, reference: &str) -> Result<Chan
     let base = repo
         .merge_base(target.id(), head.id())
         .map_err(|_| bad("it has no history in common with HEAD".into()))?;
-    let base_tree = repo.find_commit(base).and_then(|c| c.tree()).map_err(git)?;
-    let head_tree = head.tree().map_err(git)?;
-    let diff = repo
-        .diff_tree_to_tree(Some(&base_tree), Some(&head_tree), None)
-        .map_err(git)?;
+    let diff = (|| {
+        let base_tree = repo.find_commit(base)?.tree()?;
+        repo.diff_tree_to_tree(Some(&base_tree), Some(&head.tree()?), None)
+    })()
+    .map_err(git)?;
     let mut paths = Vec::new();
     let mut removed = Vec::new();
     for delta in diff.deltas() {

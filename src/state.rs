@@ -184,10 +184,11 @@ pub fn load(manifest: &Path) -> Result<Option<Record>, StateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StateError::Read { path, source }),
     };
-    let value: Value = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-        path: path.clone(),
+    let corrupt = |path, e: serde_json::Error| StateError::Corrupt {
+        path,
         reason: e.to_string(),
-    })?;
+    };
+    let value: Value = serde_json::from_str(&text).map_err(|e| corrupt(path.clone(), e))?;
     let found = value["format_version"].as_u64().unwrap_or(0);
     if found > u64::from(FORMAT_VERSION) {
         return Err(StateError::Newer {
@@ -197,10 +198,7 @@ pub fn load(manifest: &Path) -> Result<Option<Record>, StateError> {
     }
     serde_json::from_value(value)
         .map(Some)
-        .map_err(|e| StateError::Corrupt {
-            path,
-            reason: e.to_string(),
-        })
+        .map_err(|e| corrupt(path, e))
 }
 
 /// The `.algodeploy` folder beside `manifest`, made (with its self-ignoring `.gitignore`) if
@@ -276,14 +274,11 @@ pub fn lock(
 
 pub fn save(manifest: &Path, record: &Record) -> Result<(), StateError> {
     let path = path_for(manifest);
-    let fail = |source| StateError::Write {
-        path: path.clone(),
-        source,
-    };
-    folder(manifest).map_err(fail)?;
     let mut text = serde_json::to_vec_pretty(record).expect("a record serializes");
     text.push(b'\n');
-    write_atomic(&path, &text).map_err(fail)
+    folder(manifest)
+        .and_then(|_| write_atomic(&path, &text))
+        .map_err(|source| StateError::Write { path, source })
 }
 
 /// The folder a path's file lives in (`.` for a bare name such as `plan.json`).
@@ -306,7 +301,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .tempfile_in(folder)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist_noclobber(path).map_err(|e| e.error)?;
+    temp.persist_noclobber(path)?;
     std::fs::File::open(folder)?.sync_all()
 }
 
@@ -318,7 +313,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .tempfile_in(folder)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
+    temp.persist(path)?;
     std::fs::File::open(folder)?.sync_all()
 }
 

@@ -751,18 +751,41 @@ pub(crate) fn is_python(algorithm: &Algorithm) -> bool {
     super::builds::runtime_kind(algorithm) == "python"
 }
 
-/// Write a commit's tree into `dir` (replacing what was there).
-fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), String> {
-    let repo = git2::Repository::open_bare(repo).map_err(|e| e.message().to_string())?;
-    let oid = git2::Oid::from_str(commit).map_err(|e| e.message().to_string())?;
-    let tree = repo
-        .find_commit(oid)
-        .and_then(|c| c.tree())
-        .map_err(|e| e.message().to_string())?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| e.to_string())?;
+/// Why a checkout failed, shown in the build log (git's message without its class and code).
+enum CheckoutError {
+    Git(git2::Error),
+    Io(std::io::Error),
+}
+
+impl From<git2::Error> for CheckoutError {
+    fn from(error: git2::Error) -> Self {
+        CheckoutError::Git(error)
     }
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+}
+
+impl From<std::io::Error> for CheckoutError {
+    fn from(error: std::io::Error) -> Self {
+        CheckoutError::Io(error)
+    }
+}
+
+impl std::fmt::Display for CheckoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckoutError::Git(e) => f.write_str(e.message()),
+            CheckoutError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Write a commit's tree into `dir` (replacing what was there).
+fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), CheckoutError> {
+    let repo = git2::Repository::open_bare(repo)?;
+    let tree = repo.find_commit(git2::Oid::from_str(commit)?)?.tree()?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
         let Ok(name) = entry.name() else {
@@ -776,7 +799,7 @@ fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), String> {
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
                 if let Err(e) = std::fs::create_dir_all(&path) {
-                    failure = Some(e.to_string());
+                    failure = Some(CheckoutError::Io(e));
                     return git2::TreeWalkResult::Abort;
                 }
             }
@@ -784,12 +807,12 @@ fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), String> {
                 let blob = match entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
                     Ok(blob) => blob,
                     Err(e) => {
-                        failure = Some(e.message().to_string());
+                        failure = Some(CheckoutError::Git(e));
                         return git2::TreeWalkResult::Abort;
                     }
                 };
                 if let Err(e) = std::fs::write(&path, blob.content()) {
-                    failure = Some(e.to_string());
+                    failure = Some(CheckoutError::Io(e));
                     return git2::TreeWalkResult::Abort;
                 }
             }
@@ -797,8 +820,7 @@ fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), String> {
             _ => {}
         }
         git2::TreeWalkResult::Ok
-    })
-    .map_err(|e| e.message().to_string())?;
+    })?;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),

@@ -69,26 +69,20 @@ async fn serve(options: Options) -> Result<(), Error> {
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
-    std::fs::create_dir_all(data_dir.join("repos")).map_err(|source| Error::DataDir {
-        path: data_dir.clone(),
-        source,
-    })?;
-    // Absolute from here on: git and the Python workers run in other folders (a relative
-    // `--data-dir data` would name nothing from a build's folder).
-    let data_dir = data_dir.canonicalize().map_err(|source| Error::DataDir {
-        path: data_dir.clone(),
-        source,
-    })?;
-    // The folder holds the keys: only its user may read it.
-    {
+    let data_dir = (|| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700)).map_err(
-            |source| Error::DataDir {
-                path: data_dir.clone(),
-                source,
-            },
-        )?;
-    }
+        std::fs::create_dir_all(data_dir.join("repos"))?;
+        // Absolute from here on: git and the Python workers run in other folders (a relative
+        // `--data-dir data` would name nothing from a build's folder).
+        let absolute = data_dir.canonicalize()?;
+        // The folder holds the keys: only its user may read it.
+        std::fs::set_permissions(&absolute, std::fs::Permissions::from_mode(0o700))?;
+        Ok(absolute)
+    })()
+    .map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     let store = Store::open(&data_dir).map_err(|source| Error::Database {
         path: data_dir.clone(),
         source,
