@@ -11,7 +11,8 @@ times=()
 for _ in $(seq "$runs"); do
     dir=$(mktemp -d)
     start=$(date +%s%N)
-    coproc EMU { "$bin" emulator --listen 127.0.0.1:0 --data-dir "$dir" --key demo=simBenchKey000000000000000001 --admin-token x 2>/dev/null; }
+    # `exec`: the coprocess is the emulator itself, so killing EMU_PID stops it (not a shell).
+    coproc EMU { exec "$bin" emulator --listen 127.0.0.1:0 --data-dir "$dir" --key demo=simBenchKey000000000000000001 --admin-token x 2>/dev/null; }
     read -r line <&"${EMU[0]}"
     end=$(date +%s%N)
     kill "$EMU_PID"; wait "$EMU_PID" || true
