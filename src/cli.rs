@@ -120,7 +120,7 @@ pub enum Command {
     Schema,
     /// Run a local Algorithmia (management API, git host, builds) for trying algodeploy and for
     /// offline pipeline tests
-    #[command(after_help = concat!("Examples:\n  algodeploy emulator                              (prints the key, the address and the console)\n  eval \"$(algodeploy emulator --listen 127.0.0.1:0 | tail -n +2 &)\"\n  algodeploy emulator --data-dir ./emulator --key-file keys --install-requirements", "\n\nEnvironment:\n  ALGODEPLOY_EMULATOR_ADMIN_TOKEN  the admin token (for /_emulator and the console)\n  RUST_LOG               logs on stderr (-v: one line per request)"))]
+    #[command(after_help = concat!("Examples:\n  algodeploy emulator                              (prints the key, the address and the console)\n  algodeploy emulator --listen 127.0.0.1:8080 --data-dir ./emulator   (the same key and state next time)\n  algodeploy emulator --data-dir ./emulator --key-file keys --install-requirements", "\n\nEnvironment:\n  ALGODEPLOY_EMULATOR_ADMIN_TOKEN  the admin token (for /_emulator and the console)\n  RUST_LOG               logs on stderr (-v: one line per request)"))]
     #[cfg(feature = "emulator")]
     Emulator(algodeploy_emulator::Args),
     /// Check the configuration, the API, the key, the git host and the git program, one line

@@ -503,7 +503,7 @@ impl fmt::Display for Error {
             Error::Several { errors } => {
                 write!(
                     f,
-                    "{} algorithms failed (the others went ahead):",
+                    "{} failures (each stopped only its own algorithm):",
                     errors.len()
                 )?;
                 for error in errors {
@@ -512,10 +512,19 @@ impl fmt::Display for Error {
                             manifest,
                             algorithm,
                             ..
-                        } => algorithm.clone().unwrap_or_else(|| manifest.clone()),
-                        other => other.algorithm().unwrap_or("").to_string(),
+                        } => Some(algorithm.clone().unwrap_or_else(|| manifest.clone())),
+                        other => other.algorithm().map(str::to_owned),
                     };
-                    write!(f, "\n  - {name}: {error}")?;
+                    let text = error.to_string();
+                    // Most messages start with their algorithm already: not twice.
+                    let text = match &name {
+                        Some(name) if !text.starts_with(&format!("{name}: ")) => {
+                            format!("{name}: {text}")
+                        }
+                        _ => text,
+                    };
+                    // Continuation lines (a log tail, a diff) stay under their item.
+                    write!(f, "\n  - {}", text.replace('\n', "\n    "))?;
                     if let Some(hint) = error.hint() {
                         write!(f, "\n    hint: {hint}")?;
                     }

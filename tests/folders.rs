@@ -330,10 +330,8 @@ fn a_missing_entry_point_is_found_before_anything_is_created() {
     assert!(d.writes().is_empty(), "{:?}", d.writes());
 }
 
-#[test]
-fn one_failure_among_many_stops_only_its_algorithm() {
-    let d = monorepo();
-    // beta's first build fails; an invalid manifest sits beside the others.
+/// beta's first build fails; an invalid manifest sits beside the others.
+fn failing_build_and_broken_manifest(d: &Deploy) {
     d.emulator.create("beta");
     d.emulator.admin(
         "POST",
@@ -343,6 +341,12 @@ fn one_failure_among_many_stops_only_its_algorithm() {
     d.repo
         .write("algorithms/broken/algorithm.yaml", "owner: demo\nname: [\n");
     d.repo.commit("broken");
+}
+
+#[test]
+fn one_failure_among_many_stops_only_its_algorithm() {
+    let d = monorepo();
+    failing_build_and_broken_manifest(&d);
     let out = d.run(&[
         "apply",
         "algorithms",
@@ -576,4 +580,121 @@ fn prune_lists_and_deletes_algorithms_no_manifest_declares() {
     }
     d.run(&["plan", "algorithms", "--prune", "--detailed-exitcode"])
         .code(0);
+}
+
+/// A failure among many, as a reviewer sees it: the text run names each failure once (under
+/// its algorithm or manifest, continuation lines indented), the Results table and the job's
+/// Markdown summary list the algorithms that failed before anything started, and a plan whose
+/// every manifest failed prints no "No changes" line.
+#[test]
+fn failures_among_many_are_in_the_results_table_and_the_summary() {
+    let d = monorepo();
+    failing_build_and_broken_manifest(&d);
+    let summary = d.repo.dir.path().join("summary.md");
+    let out = d.run_with(
+        &[
+            "apply",
+            "algorithms",
+            "--yes",
+            "--push",
+            "--parallelism",
+            "2",
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    out.code(3)
+        .stderr_has("2 failures (each stopped only its own algorithm):")
+        .stderr_has("  - 1 of 4 manifests invalid (1 problem)")
+        .stderr_has("  - demo/beta: the build of ")
+        .stderr_has("failed; the end of its log:\n        Building demo/beta");
+    assert!(
+        !out.stderr.contains("demo/beta: demo/beta"),
+        "a name said twice: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("  - : "),
+        "an empty name: {}",
+        out.stderr
+    );
+    // The Results table has a row for the manifest that never started.
+    let results = out.stderr.split("Results:").nth(1).unwrap_or_default();
+    for row in [
+        "algorithms/broken/algorithm.yaml",
+        "demo/alpha",
+        "demo/beta",
+        "demo/gamma",
+    ] {
+        assert!(results.contains(row), "no row for {row}: {results}");
+    }
+    assert!(
+        results.contains("failed (yaml-syntax, exit 3)"),
+        "{results}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("### Errors"), "{summary}");
+    assert!(
+        summary.contains("`algorithms/broken/algorithm.yaml` | `yaml-syntax`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("`demo/beta` | `build-failed`"),
+        "{summary}"
+    );
+
+    // A plan in Markdown says what could not be planned; a plan of nothing but failures
+    // prints nothing on stdout (the errors are on stderr).
+    let markdown = d.run(&["plan", "algorithms", "--format", "markdown"]);
+    markdown.code(3);
+    assert!(
+        markdown.stdout.contains("### Errors")
+            && markdown
+                .stdout
+                .contains("`algorithms/broken/algorithm.yaml`"),
+        "{}",
+        markdown.stdout
+    );
+    let text = d.run(&["plan", "algorithms"]);
+    text.code(3)
+        .stdout_has("1 more could not be planned: see the errors.");
+    let only_broken = d.run(&["plan", "algorithms/broken"]);
+    only_broken.code(3);
+    assert_eq!(only_broken.stdout, "", "{}", only_broken.snapshot());
+}
+
+/// A saved plan of nothing (a pull request that changed no algorithm) applies as nothing, as
+/// README's plan-in-one-job, apply-in-another flow needs.
+#[test]
+fn an_empty_saved_plan_applies_as_nothing() {
+    let d = monorepo();
+    d.run(&["apply", "algorithms", "--yes", "--push"]).code(0);
+    d.repo.write("README.md", "# Our algorithms, documented\n");
+    d.repo.commit("docs only");
+    let plan = d.repo.dir.path().join("plan.json");
+    d.run(&[
+        "plan",
+        "algorithms",
+        "--changed-since",
+        "HEAD~1",
+        "--out",
+        plan.to_str().unwrap(),
+    ])
+    .code(0);
+    d.clear_log();
+    let out = d.run(&["apply", plan.to_str().unwrap()]);
+    out.code(0);
+    assert!(!out.stderr.contains("algorithm.yaml"), "{}", out.snapshot());
+    assert!(d.writes().is_empty(), "{:?}", d.writes());
+    d.run(&[
+        "apply",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .stdout_has("\"errors\": []");
 }

@@ -209,7 +209,7 @@ impl AlgorithmPlan {
                     out.push(line(
                         kind,
                         format!(
-                            "  {symbol} {verb} {} to master of {remote}{replacing} (needs apply --push)",
+                            "  {symbol} {verb} {} to master of {remote}{replacing} (pushed by apply --push)",
                             short(commit)
                         ),
                     ));

@@ -162,7 +162,13 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
         Some(file) => {
             let saved = super::saved::read_plan_file(file)?;
             let paths = super::saved::plan_manifests(&saved, file)?;
-            let loaded = load_all(&paths, color)?;
+            // A plan of nothing (a `--changed-since` run that selected no manifest) applies
+            // as nothing: no manifest is read, least of all `./algorithm.yaml`.
+            let loaded = if paths.is_empty() {
+                Vec::new()
+            } else {
+                load_all(&paths, color)?
+            };
             let (loaded, api) = super::load::select_environment(loaded, &args.api)?;
             let connection = connect(&api)?;
             let locks = lock_all(&loaded, args.lock_timeout)?;
@@ -205,7 +211,9 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             let (plan, indices, plan_failures) =
                 session.block(gather::make_plans(&connection, &prepared, &args.options))?;
             failures.extend(plan_failures);
-            if args.format == PlanFormat::Text {
+            if args.format == PlanFormat::Text
+                && (failures.is_empty() || !plan.algorithms.is_empty() || !plan.prune.is_empty())
+            {
                 out(&paint(&plan, color))?;
             }
             if !plan.prune.is_empty() && !failures.is_empty() {
@@ -257,7 +265,8 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             }
         }
     }
-    let mut table = Vec::new();
+    // Those that failed before anything started (invalid, dirty, a conflict) are rows too.
+    let mut table: Vec<(String, String)> = failures.iter().flat_map(super::failure_rows).collect();
     for (algorithm, ended) in plan.algorithms.iter().zip(ended) {
         let result = match ended {
             Ended::Applied(record) => {
@@ -285,7 +294,8 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
     let s = &plan.summary;
     // The job's summary: what was applied and how each algorithm ended.
     let summary = plan.render_markdown_titled("algodeploy apply", "in the job's log")
-        + &results_markdown(&table);
+        + &results_markdown(&table)
+        + &super::errors_markdown(failure.as_ref());
     super::step_summary_text(&summary);
     match args.format {
         PlanFormat::Json if failure.is_none() => {

@@ -69,8 +69,61 @@ fn full_plan_where(out: Option<&Path>) -> String {
 }
 
 /// Under GitHub Actions, a plan's Markdown is appended to the job's step summary.
-fn step_summary(plan: &Plan, out: Option<&Path>) {
-    step_summary_text(&plan.render_markdown(&full_plan_where(out)));
+fn step_summary(plan: &Plan, out: Option<&Path>, failure: Option<&Error>) {
+    step_summary_text(&(plan.render_markdown(&full_plan_where(out)) + &errors_markdown(failure)));
+}
+
+/// The failures of a run as a Markdown section (nothing when there are none), so a reviewer
+/// of a plan or apply summary sees the algorithms that could not be planned or applied.
+fn errors_markdown(failure: Option<&Error>) -> String {
+    let Some(failure) = failure else {
+        return String::new();
+    };
+    let mut text =
+        String::from("\n### Errors\n\n| algorithm or manifest | code | problem |\n|---|---|---|\n");
+    for entry in failure.to_json() {
+        let name = entry["algorithm"]
+            .as_str()
+            .or(entry["manifest"].as_str())
+            .unwrap_or("");
+        let mut problem = entry["message"].as_str().unwrap_or("").to_string();
+        if let Some(line) = entry["line"].as_u64() {
+            problem = format!("line {line}: {problem}");
+        }
+        if let Some(hint) = entry["hint"].as_str() {
+            problem.push_str(&format!(" (hint: {hint})"));
+        }
+        text.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            plan::markdown_cell(&crate::sanitize::inert(name)),
+            plan::markdown_cell(entry["code"].as_str().unwrap_or("")),
+            plan::markdown_cell(&crate::sanitize::inert(&problem))
+        ));
+    }
+    text
+}
+
+/// One row per algorithm (or manifest) of a failure, for the Results table: `failed (code,
+/// exit N)`.
+fn failure_rows(failure: &Error) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for entry in failure.to_json() {
+        let name = entry["algorithm"]
+            .as_str()
+            .or(entry["manifest"].as_str())
+            .unwrap_or("")
+            .to_string();
+        if rows.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let result = format!(
+            "failed ({}, exit {})",
+            entry["code"].as_str().unwrap_or(""),
+            entry["exit_code"]
+        );
+        rows.push((name, result));
+    }
+    rows
 }
 
 /// Under GitHub Actions, append `text` to the job's step summary.

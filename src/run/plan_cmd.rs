@@ -18,17 +18,30 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
     };
     let failure = Error::combine(failures);
     match args.format {
-        PlanFormat::Text => out(&paint(&plan, color))?,
+        PlanFormat::Text => match &failure {
+            // Nothing could be planned: no "No changes" line; the errors say it all (stderr).
+            Some(_) if plan.algorithms.is_empty() && plan.prune.is_empty() => {}
+            Some(failure) => out(&format!(
+                "{}{} more could not be planned: see the errors.\n",
+                paint(&plan, color),
+                failure_rows(failure).len()
+            ))?,
+            None => out(&paint(&plan, color))?,
+        },
         PlanFormat::Json => {
             let mut document = serde_json::to_value(&plan).expect("a plan serializes");
-            if let Some(failure) = &failure {
-                document["errors"] = failure.to_json().into();
-            }
+            document["errors"] = failure
+                .as_ref()
+                .map(Error::to_json)
+                .unwrap_or_default()
+                .into();
             out(&(serde_json::to_string_pretty(&document).expect("a plan serializes") + "\n"))?;
         }
-        PlanFormat::Markdown => out(&plan.render_markdown(&full_plan_where(args.out.as_deref())))?,
+        PlanFormat::Markdown => out(&(plan
+            .render_markdown(&full_plan_where(args.out.as_deref()))
+            + &errors_markdown(failure.as_ref())))?,
     }
-    step_summary(&plan, args.out.as_deref());
+    step_summary(&plan, args.out.as_deref(), failure.as_ref());
     if let Some(path) = &args.out {
         let mut text = serde_json::to_vec_pretty(&plan).expect("a plan serializes");
         text.push(b'\n');
