@@ -817,3 +817,56 @@ fn the_emulator_says_how_to_reach_it_and_logs_one_line_per_request_with_v() {
     );
     assert!(!stderr.contains(crate::harness::KEY), "{stderr}");
 }
+
+/// Keys given at a start are the whole set: one stored by an earlier start and not given again
+/// is revoked (rotating a leaked key is a restart without it), and the emulator says so without
+/// showing it. What is allowed but unsafe on a shared machine is said at start; an empty admin
+/// token is refused.
+#[test]
+fn a_restart_without_a_key_revokes_it_and_unsafe_flags_are_said() {
+    const ROTATED: &str = "simRotatedKeyForTests0000009";
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
+    let mut first = Emulator::with_data_dir(&dir, &[]);
+    let probe = "/v1/algorithms/demo/nothing_here";
+    assert_eq!(first.call("GET", probe, Some(KEY), None).0, 404);
+    first.stop();
+    let mut second = Emulator::with_args(
+        [
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--key",
+            &format!("demo={ROTATED}"),
+            "--admin-token",
+            "short",
+        ]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect(),
+    );
+    assert_eq!(second.call("GET", probe, Some(KEY), None).0, 401);
+    assert_eq!(second.call("GET", probe, Some(ROTATED), None).0, 404);
+    let (_, stderr) = second.stop();
+    assert!(
+        stderr.contains("revoked 2 keys of owner `demo`")
+            && stderr.contains("revoked 1 key of owner `other`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("visible to every user of this machine in the process list"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the admin token is 5 characters long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(KEY), "{stderr}");
+    Test::new()
+        .args(&["emulator", "--admin-token", ""])
+        .run()
+        .code(64)
+        .stderr_has("the admin token must be one word");
+}

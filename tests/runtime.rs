@@ -366,52 +366,83 @@ fn versions_resolve_and_private_ones_answer_only_their_owner() {
     assert!(void["request_id"].as_str().unwrap().starts_with("req-"));
 }
 
+/// Network access in the sandbox: isolated algorithms never have it; full ones share the
+/// host's network only when the emulator is started with `--algorithm-network` (a shared
+/// emulator's loopback holds its services and a signed-in console's cookie), and the build log
+/// says which.
 #[test]
-fn isolated_algorithms_run_without_network_and_full_ones_with_it() {
+fn algorithms_reach_the_hosts_network_only_when_full_and_allowed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(10) {
+        for stream in listener.incoming().take(20) {
             drop(stream);
         }
     });
     let code = format!(
         "import socket\n\ndef apply(input):\n    try:\n        socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n        return 'reached'\n    except OSError as e:\n        return 'no network'\n"
     );
-    let emulator = Emulator::start(&[]);
-    let isolated = built(&emulator, "closed", &code, "isolated");
-    let open = built(&emulator, "open", &code, "full");
-    let (_, logs) = emulator.call("GET", "/v1/algorithms/demo/closed/builds", Some(KEY), None);
-    let build_id = logs["results"][0]["build_id"].as_str().unwrap().to_string();
-    let (_, log) = emulator.call(
-        "GET",
-        &format!("/v1/algorithms/demo/closed/builds/{build_id}/logs"),
-        Some(KEY),
-        None,
-    );
-    let log = log["logs"].as_str().unwrap().to_string();
-    let enforced = log.contains("calls run without network");
-    assert!(enforced || log.contains("is not enforced here"), "{log}");
-    let (_, answer) = call(
-        &emulator,
-        &format!("/v1/algo/demo/closed/{isolated}"),
-        KEY,
-        "text/plain",
-        b"x".to_vec(),
-    );
-    assert_eq!(
-        answer["result"],
-        if enforced { "no network" } else { "reached" },
-        "{answer}"
-    );
-    let (_, answer) = call(
-        &emulator,
-        &format!("/v1/algo/demo/open/{open}"),
-        KEY,
-        "text/plain",
-        b"x".to_vec(),
-    );
-    assert_eq!(answer["result"], "reached", "{answer}");
+    let log_of = |emulator: &Emulator, name: &str| {
+        let (_, builds) = emulator.call(
+            "GET",
+            &format!("/v1/algorithms/demo/{name}/builds"),
+            Some(KEY),
+            None,
+        );
+        let build_id = builds["results"][0]["build_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, log) = emulator.call(
+            "GET",
+            &format!("/v1/algorithms/demo/{name}/builds/{build_id}/logs"),
+            Some(KEY),
+            None,
+        );
+        log["logs"].as_str().unwrap().to_string()
+    };
+    let result = |emulator: &Emulator, name: &str, head: &str| {
+        let (_, answer) = call(
+            emulator,
+            &format!("/v1/algo/demo/{name}/{head}"),
+            KEY,
+            "text/plain",
+            b"x".to_vec(),
+        );
+        answer["result"].clone()
+    };
+    for allowed in [false, true] {
+        let emulator = Emulator::start(if allowed {
+            &["--algorithm-network"]
+        } else {
+            &[]
+        });
+        let isolated = built(&emulator, "closed", &code, "isolated");
+        let open = built(&emulator, "open", &code, "full");
+        let log = log_of(&emulator, "closed");
+        let enforced = log.contains("calls run without network");
+        assert!(enforced || log.contains("is not enforced here"), "{log}");
+        assert_eq!(
+            result(&emulator, "closed", &isolated),
+            if enforced { "no network" } else { "reached" }
+        );
+        // Without a sandbox (a single owner) full algorithms have the network as before.
+        let open_log = log_of(&emulator, "open");
+        let sandboxed = open_log.contains("algorithms run in a bubblewrap sandbox");
+        if sandboxed && !allowed {
+            assert!(
+                open_log.contains("network_access full: calls run without network here"),
+                "{open_log}"
+            );
+            assert_eq!(result(&emulator, "open", &open), "no network");
+        } else {
+            assert!(
+                !open_log.contains("calls run without network"),
+                "{open_log}"
+            );
+            assert_eq!(result(&emulator, "open", &open), "reached");
+        }
+    }
 }
 
 #[test]

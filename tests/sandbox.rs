@@ -315,6 +315,121 @@ fn large_parallel_inputs_stay_within_a_memory_budget() {
     );
 }
 
+/// `output=void` calls are answered at once but hold their input's share of the call memory
+/// budget until they end: large ones past the budget are refused with a retry, not queued
+/// (40 of them once took the emulator to 843 MB), and the budget comes back when they end.
+#[test]
+fn void_calls_cannot_pile_up_inputs() {
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "sleeper",
+        "import time\n\ndef apply(input):\n    time.sleep(3)\n    return len(input)\n",
+        "full",
+    );
+    let body = format!("\"{}\"", "x".repeat(15 * 1024 * 1024));
+    let client = crate::harness::http_builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/algo/demo/sleeper/{hash}?output=void", emulator.url);
+    let statuses: Vec<(u16, String)> = (0..6)
+        .map(|_| {
+            let response = client
+                .post(&url)
+                .header("Authorization", format!("Simple {KEY}"))
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .send()
+                .unwrap();
+            (response.status().as_u16(), response.text().unwrap())
+        })
+        .collect();
+    let accepted = statuses.iter().filter(|(s, _)| *s == 200).count();
+    assert!(accepted >= 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(s, text)| *s == 503 && text.contains("output=void")),
+        "six 15 MiB void calls at once all held memory: {statuses:?}"
+    );
+    // When they have ended, a void call is accepted again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client
+            .post(&url)
+            .header("Authorization", format!("Simple {KEY}"))
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the budget never came back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A push is compressed: a few hundred KiB can hold a file of 150 MiB of zeros. The build
+/// reads object sizes before inflating anything and fails with a clear log line, and the
+/// emulator's memory stays where it was.
+#[test]
+fn a_compressed_giant_file_fails_its_build_without_being_unpacked() {
+    let emulator = Emulator::start(&[]);
+    let (status, created) = emulator.call(
+        "POST",
+        "/v1/algorithms/demo",
+        Some(KEY),
+        Some(crate::harness::create_body("bomb")),
+    );
+    assert_eq!(status, 201, "{created}");
+    let repo = crate::harness::Repo::python("bomb");
+    std::fs::write(
+        repo.dir.path().join("src/zeros.bin"),
+        vec![0u8; 150 * 1024 * 1024],
+    )
+    .unwrap();
+    let head = repo.commit("a big file");
+    assert!(repo.push(&emulator, "demo", KEY, "bomb").status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let build = loop {
+        let (_, builds) = emulator.call("GET", "/v1/algorithms/demo/bomb/builds", Some(KEY), None);
+        let found = builds["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["commit_sha"] == head && b["status"] != "in-progress")
+            .cloned();
+        if let Some(build) = found {
+            break build;
+        }
+        assert!(std::time::Instant::now() < deadline, "no build of {head}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(build["status"], "failed", "{build}");
+    let (_, log) = emulator.call(
+        "GET",
+        &format!(
+            "/v1/algorithms/demo/bomb/builds/{}/logs",
+            build["build_id"].as_str().unwrap()
+        ),
+        Some(KEY),
+        None,
+    );
+    let log = log["logs"].as_str().unwrap();
+    assert!(
+        log.contains("`src/zeros.bin` is 150 MiB; a build checks out files of at most 100 MiB"),
+        "{log}"
+    );
+    let peak_kib = crate::hardening::peak_rss_kib(emulator.child.as_ref().unwrap().id());
+    assert!(peak_kib < 120 * 1024, "peak RSS {} MiB", peak_kib / 1024);
+}
+
 #[test]
 fn large_answers_pass_through_without_being_built() {
     let emulator = Emulator::start(&[]);

@@ -65,6 +65,11 @@ pub struct Args {
     /// without it, calls run with the emulator's python3
     #[arg(long)]
     pub install_requirements: bool,
+    /// Let calls of algorithms with `network_access: full` share this machine's network,
+    /// 127.0.0.1 included (its services, a signed-in console's cookie). Without it they run in
+    /// a network namespace of their own, as isolated ones do
+    #[arg(long)]
+    pub algorithm_network: bool,
 }
 
 /// What `algodeploy emulator` was asked to do, already checked.
@@ -82,6 +87,11 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--install-requirements`: builds pip-install `requirements.txt` into a virtualenv.
     pub install_requirements: bool,
+    /// `--algorithm-network`: sandboxed calls of `network_access: full` algorithms share the
+    /// host's network.
+    pub algorithm_network: bool,
+    /// What is allowed but unsafe on a shared machine, said on stderr at start.
+    pub warnings: Vec<String>,
 }
 
 impl Options {
@@ -130,6 +140,32 @@ impl Options {
             }
             None => args.admin_token.clone(),
         };
+        if let Some(token) = &admin_token
+            && (token.is_empty() || token.chars().any(char::is_whitespace))
+        {
+            return Err(
+                "the admin token must be one word: an empty one would open the console and /_emulator to anyone (leave it out and one is made)".into(),
+            );
+        }
+        let mut warnings = Vec::new();
+        if let Some(token) = &admin_token
+            && token.chars().count() < 16
+        {
+            warnings.push(format!(
+                "the admin token is {} characters long: whoever guesses it has the console and /_emulator (use 16 or more, or leave it out and one is made)",
+                token.chars().count()
+            ));
+        }
+        if !args.keys.is_empty() || !args.read_only_keys.is_empty() {
+            warnings.push(
+                "keys given with --key or --read-only-key are visible to every user of this machine in the process list; --key-file keeps them private".into(),
+            );
+        }
+        if args.allow_remote && args.tls_cert.is_none() && !args.listen.ip().is_loopback() {
+            warnings.push(
+                "serving plain HTTP to other machines: keys and the admin token cross the network unencrypted (--tls-cert and --tls-key serve HTTPS)".into(),
+            );
+        }
         if !(0.0..=1.0).contains(&args.fail_rate) {
             return Err(format!(
                 "`--fail-rate {}` must be between 0 and 1",
@@ -163,6 +199,7 @@ impl Options {
         }
         Ok(Options {
             install_requirements: args.install_requirements,
+            algorithm_network: args.algorithm_network,
             tls,
             listen: args.listen,
             data_dir: args.data_dir.clone(),
@@ -171,6 +208,7 @@ impl Options {
             latency: Duration::from_millis(args.latency),
             fail_rate: args.fail_rate,
             admin_token,
+            warnings,
         })
     }
 }

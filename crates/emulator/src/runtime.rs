@@ -6,8 +6,9 @@
 //! output size and in time (a call past its timeout kills its worker).
 //!
 //! **The sandbox.** Each worker runs under bubblewrap (`bwrap`, the sandbox Flatpak uses), as
-//! root or as an ordinary user: new user, PID, IPC and UTS namespaces (and a network namespace
-//! for `network_access: isolated`), every capability dropped, a new session, killed with the
+//! root or as an ordinary user: new user, PID, IPC and UTS namespaces, a network namespace (for
+//! `network_access: full` too, unless the emulator runs with `--algorithm-network`: the host's
+//! loopback holds its services and a signed-in console's cookie), every capability dropped, a new session, killed with the
 //! emulator. It sees the system's programs (`/usr`) read-only, its own build read-only, the
 //! worker script, a private `/tmp`, its own `/proc` and a minimal `/dev` — not the data folder,
 //! the database, other builds, the emulator's processes, sockets or file descriptors. Killing
@@ -276,6 +277,8 @@ impl Drop for Worker {
 pub struct Runtime {
     data_dir: PathBuf,
     pub install_requirements: bool,
+    /// `--algorithm-network`: sandboxed `network_access: full` calls share the host's network.
+    host_network: bool,
     idle: Mutex<HashMap<String, Vec<Worker>>>,
     /// Calls running at once (each holds a worker).
     running: Arc<tokio::sync::Semaphore>,
@@ -291,6 +294,7 @@ impl Runtime {
     pub fn new(
         data_dir: &Path,
         install_requirements: bool,
+        host_network: bool,
         owners: usize,
     ) -> std::io::Result<Runtime> {
         std::fs::write(data_dir.join("worker.py"), WORKER)?;
@@ -304,6 +308,7 @@ impl Runtime {
         Ok(Runtime {
             data_dir: data_dir.to_path_buf(),
             install_requirements,
+            host_network,
             idle: Mutex::new(HashMap::new()),
             running: Arc::new(tokio::sync::Semaphore::new(IN_ALL)),
             per_caller: Mutex::new(HashMap::new()),
@@ -441,6 +446,8 @@ impl Runtime {
         }
         if algorithm.settings["network_access"] == "isolated" && self.sandboxed() {
             log.push("network_access isolated: calls run without network (a network namespace of their own)".into());
+        } else if self.sandboxed() && !self.host_network {
+            log.push("network_access full: calls run without network here, like isolated ones (the emulator shares a machine; start it with --algorithm-network to share the host's network)".into());
         } else if algorithm.settings["network_access"] == "isolated" {
             match self.isolation() {
                 Ok(()) => log.push("network_access isolated: calls run without network (a network namespace of their own)".into()),
@@ -478,7 +485,7 @@ impl Runtime {
                 &self.data_dir,
                 &dir,
                 Some(&worker),
-                !isolated,
+                !isolated && self.host_network,
                 false,
             ))
             .arg("--")
@@ -755,7 +762,15 @@ pub(crate) fn is_python(algorithm: &Algorithm) -> bool {
 enum CheckoutError {
     Git(git2::Error),
     Io(std::io::Error),
+    /// A file or the whole tree is past what a build may unpack (a push is compressed: a
+    /// megabyte can hold a gigabyte of zeros).
+    TooLarge(String),
 }
+
+/// The largest file a build checks out (each is read into memory whole).
+const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
+/// The most a build's files may add up to.
+const MAX_TREE_BYTES: usize = 1024 * 1024 * 1024;
 
 impl From<git2::Error> for CheckoutError {
     fn from(error: git2::Error) -> Self {
@@ -774,18 +789,69 @@ impl std::fmt::Display for CheckoutError {
         match self {
             CheckoutError::Git(e) => f.write_str(e.message()),
             CheckoutError::Io(e) => write!(f, "{e}"),
+            CheckoutError::TooLarge(what) => f.write_str(what),
         }
     }
 }
 
+/// Refuse a tree with a file past [`MAX_FILE_BYTES`] or files past [`MAX_TREE_BYTES`] in all,
+/// from the sizes git records (`git ls-tree -r -l`), before any blob is inflated.
+fn check_sizes(repo: &Path, commit: &str) -> Result<(), CheckoutError> {
+    let listed = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["ls-tree", "-r", "-l", "-z", "--full-tree", commit])
+        .env_remove("GIT_DIR")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
+    if !listed.status.success() {
+        return Err(CheckoutError::TooLarge(format!(
+            "`git ls-tree` could not list the commit {commit}"
+        )));
+    }
+    let mut total = 0usize;
+    // `MODE TYPE OBJECT SIZE\tPATH`, NUL-terminated; SIZE is `-` for what is not a blob.
+    for record in listed.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(record);
+        let Some((meta, path)) = text.split_once('\t') else {
+            continue;
+        };
+        let Some(size) = meta
+            .split_whitespace()
+            .nth(3)
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        total = total.saturating_add(size);
+        if size > MAX_FILE_BYTES || total > MAX_TREE_BYTES {
+            let mib = |n: usize| n / (1024 * 1024);
+            return Err(CheckoutError::TooLarge(format!(
+                "`{path}` is {} MiB{}; a build checks out files of at most {} MiB, {} MiB in all",
+                mib(size),
+                if size > MAX_FILE_BYTES {
+                    ""
+                } else {
+                    " and the files add up to more"
+                },
+                mib(MAX_FILE_BYTES),
+                mib(MAX_TREE_BYTES)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Write a commit's tree into `dir` (replacing what was there).
-fn checkout(repo: &Path, commit: &str, dir: &Path) -> Result<(), CheckoutError> {
-    let repo = git2::Repository::open_bare(repo)?;
+fn checkout(repo_path: &Path, commit: &str, dir: &Path) -> Result<(), CheckoutError> {
+    let repo = git2::Repository::open_bare(repo_path)?;
     let tree = repo.find_commit(git2::Oid::from_str(commit)?)?.tree()?;
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
     std::fs::create_dir_all(dir)?;
+    check_sizes(repo_path, commit)?;
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
         let Ok(name) = entry.name() else {

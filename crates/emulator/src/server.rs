@@ -121,12 +121,20 @@ async fn serve(options: Options) -> Result<(), Error> {
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     let owners: std::collections::HashSet<&str> =
         grants.values().map(|g| g.owner.as_str()).collect();
-    let runtime = runtime::Runtime::new(&data_dir, options.install_requirements, owners.len())
-        .map_err(|source| Error::DataDir {
-            path: data_dir.clone(),
-            source,
-        })?;
+    let runtime = runtime::Runtime::new(
+        &data_dir,
+        options.install_requirements,
+        options.algorithm_network,
+        owners.len(),
+    )
+    .map_err(|source| Error::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
     eprintln!("{}", runtime.confinement.describe());
+    for warning in &options.warnings {
+        eprintln!("warning: {warning}");
+    }
     let state = Arc::new(State {
         runtime,
         call_memory: Arc::new(tokio::sync::Semaphore::new(CALL_MEMORY_KIB)),
@@ -288,6 +296,24 @@ fn settle_keys(
                 manage: *manage,
                 generated: false,
             })?;
+        }
+        // Keys given are the whole set: one stored by an earlier start and not given now is
+        // revoked (rotating a leaked key is a restart without it).
+        if !given.is_empty() {
+            let mut revoked: std::collections::BTreeMap<&str, usize> = Default::default();
+            for old in &stored {
+                if !given.iter().any(|(_, key, _)| *key == old.key) {
+                    tx.delete_key(&old.key)?;
+                    *revoked.entry(old.owner.as_str()).or_default() += 1;
+                }
+            }
+            for (owner, n) in revoked {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: revoked {n} key{} of owner `{owner}` stored by an earlier start and not given now",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
         }
         if given.is_empty() {
             match stored.iter().find(|s| s.generated) {

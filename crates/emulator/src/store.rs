@@ -266,6 +266,12 @@ impl Tx<'_> {
             .collect()
     }
 
+    pub fn delete_key(&self, key: &str) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM api_keys WHERE key = ?1", params![key])?;
+        Ok(())
+    }
+
     pub fn put_key(&self, key: &StoredKey) -> Result<()> {
         self.tx.execute(
             "INSERT INTO api_keys (key, owner, manage, generated) VALUES (?1, ?2, ?3, ?4)

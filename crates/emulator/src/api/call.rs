@@ -185,7 +185,22 @@ pub(super) async fn call_algorithm(
         .map(|s| (s.secret_key, s.value))
         .collect();
     if output == "void" {
-        // Answered at once; the call runs on its own.
+        // Answered at once; the call runs on its own, holding its input's share of the call
+        // memory budget until it ends (the request's share ends with the answer). No share
+        // left: refused, not queued, so void calls cannot pile up inputs.
+        let kib = u32::try_from(call.body.len() / 1024 + 1).unwrap_or(u32::MAX);
+        let Ok(memory) = call.state.call_memory.clone().try_acquire_many_owned(kib) else {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                5001,
+                "too many calls with output=void are running; retry shortly",
+            )
+            .response();
+            response
+                .headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            return Ok(response);
+        };
         let state = call.state.clone();
         let commit = chosen.git_hash.clone();
         // It counts against its caller's slots like any call.
@@ -195,6 +210,7 @@ pub(super) async fn call_algorithm(
                 .runtime
                 .call(&algorithm, &commit, value, timeout, &caller, &secrets)
                 .await;
+            drop(memory);
         });
         return Ok(json_response(
             StatusCode::OK,
