@@ -698,3 +698,33 @@ fn an_empty_saved_plan_applies_as_nothing() {
     .code(0)
     .stdout_has("\"errors\": []");
 }
+
+/// An API that does not answer is reported as one request's retries, not as every retry of
+/// every read of every algorithm (a 3-folder plan printed 54 such lines).
+#[test]
+fn a_dead_api_is_one_line_per_retry_not_one_per_request() {
+    let d = monorepo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let out = d.run_with(
+        &["plan", "algorithms", "--timeout", "4s"],
+        &[("ALGORITHMIA_API", dead.as_str())],
+    );
+    out.code(1);
+    let retries: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("retrying in "))
+        .collect();
+    assert!(!retries.is_empty(), "{}", out.stderr);
+    let first = retries[0].split(": ").nth(1).unwrap_or_default();
+    assert!(
+        retries.iter().all(|l| l.ends_with(first)),
+        "retries of more than one request shown:\n{}",
+        out.stderr
+    );
+}

@@ -76,6 +76,18 @@ impl ApiError {
         }
     }
 
+    /// The address the request went to.
+    pub fn url(&self) -> &str {
+        match self {
+            ApiError::Transport { url, .. }
+            | ApiError::Certificate { url, .. }
+            | ApiError::Unauthorized { url, .. }
+            | ApiError::Forbidden { url, .. }
+            | ApiError::Status { url, .. }
+            | ApiError::Decode { url, .. } => url,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Unauthorized { .. } => Some(401),

@@ -42,7 +42,15 @@ pub struct Client {
     key: ApiKey,
     /// Where retries are reported for people (the caller's reporter); `None`: developer logs only.
     notify: Option<Notify>,
+    /// Which request last reported each kind of retry, and when: a dead API shows one request's
+    /// retries, not those of every request of every algorithm.
+    noticed: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+    >,
 }
+
+/// How long one kind of retry notice stays quiet after it was shown.
+const NOTICE_QUIET: Duration = Duration::from_secs(5);
 
 /// What a call of an algorithm gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +95,7 @@ impl Client {
             api: config.api.clone(),
             key,
             notify: None,
+            noticed: std::sync::Arc::default(),
         }
     }
 
@@ -95,6 +104,35 @@ impl Client {
     pub fn with_notify(mut self, notify: impl Fn(&str) + Send + Sync + 'static) -> Client {
         self.notify = Some(std::sync::Arc::new(notify));
         self
+    }
+
+    /// Report a retry: always to developer logs; to people, every retry of the request that
+    /// first met this kind of failure (no answer, or the status), and those of other requests
+    /// only when that kind has been quiet for [`NOTICE_QUIET`].
+    fn notice(&self, error: &ApiError, wait: Duration) {
+        let line = format!("retrying in {:.1}s: {error}", wait.as_secs_f64());
+        tracing::debug!("{line}");
+        let Some(notify) = &self.notify else {
+            return;
+        };
+        let kind = match error.status() {
+            Some(status) => format!("status {status}"),
+            None => "no answer".to_string(),
+        };
+        let now = std::time::Instant::now();
+        let mut noticed = self
+            .noticed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if noticed
+            .get(&kind)
+            .is_some_and(|(url, at)| url != error.url() && now.duration_since(*at) < NOTICE_QUIET)
+        {
+            return;
+        }
+        noticed.insert(kind, (error.url().to_string(), now));
+        drop(noticed);
+        notify(&line);
     }
 
     /// The header value, marked sensitive so that no Debug output or log shows it.
@@ -222,13 +260,7 @@ impl Client {
         .retry(retry_policy())
         .when(ApiError::is_retryable)
         .adjust(|e, backoff| budget.next(e, backoff))
-        .notify(|e, wait| {
-            let line = format!("retrying in {:.1}s: {e}", wait.as_secs_f64());
-            tracing::debug!("{line}");
-            if let Some(notify) = &self.notify {
-                notify(&line);
-            }
-        })
+        .notify(|e, wait| self.notice(e, wait))
         .await
     }
 
@@ -439,10 +471,7 @@ impl Client {
             let Some(wait) = budget.next(&error, delays.next()) else {
                 return Err(error);
             };
-            let line = format!("retrying in {:.1}s: {error}", wait.as_secs_f64());
-            if let Some(notify) = &self.notify {
-                notify(&line);
-            }
+            self.notice(&error, wait);
             tokio::time::sleep(wait).await;
         }
     }
