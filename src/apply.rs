@@ -343,7 +343,7 @@ pub async fn apply(ctx: &Context<'_>, plan: &AlgorithmPlan) -> Result<Record, Er
                     return Err(Error::NotPushed {
                         algorithm: algorithm.to_string(),
                         commit: commit.clone(),
-                        command: push_command(remote, commit),
+                        command: (!created_here).then(|| push_command(remote, commit)),
                     });
                 }
                 let target = ctx

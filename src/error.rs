@@ -109,7 +109,9 @@ pub enum Error {
     NotPushed {
         algorithm: String,
         commit: String,
-        command: String,
+        /// How to push it by hand; `None` when the algorithm does not exist yet (its repository
+        /// is made by the create, with a starter commit only apply replaces).
+        command: Option<String>,
     },
     BuildFailed {
         algorithm: String,
@@ -473,7 +475,8 @@ impl Error {
                 Some("check the API address (--api, ALGORITHMIA_API) and the network".into())
             }
             Error::Conflict { conflicts } => Some(conflicts.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join("; ")),
-            Error::NotPushed { command, .. } => Some(format!("run apply with --push, or push it yourself with `{command}` (the key is the password)")),
+            Error::NotPushed { command: Some(command), .. } => Some(format!("run apply with --push, or push it yourself with `{command}` (the key is the password)")),
+            Error::NotPushed { command: None, .. } => Some("run apply with --push: the algorithm does not exist yet, so its repository is made by the create and only apply can push to it".into()),
             Error::Exists { .. } => Some("choose another --out, or remove the file first".into()),
             Error::SmokeTest { .. } => Some("fix the code (or sample_output), commit, push and apply again; --skip-smoke-test publishes without the test".into()),
             Error::NoAlgorithm { .. } => Some("check OWNER/NAME and that the key belongs to the owner (or may read the algorithm)".into()),
@@ -594,7 +597,7 @@ impl fmt::Display for Error {
                 algorithm, commit, ..
             } => write!(
                 f,
-                "{algorithm}: HEAD {} is not on the algorithm's `master` and apply may not push it (no --push); nothing was changed",
+                "{algorithm}: the commit to deploy, {}, is not on the algorithm's `master` and apply may not push it (no --push); nothing was changed",
                 crate::git::short(commit)
             ),
             Error::BuildFailed {

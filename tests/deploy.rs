@@ -156,7 +156,9 @@ fn without_push_apply_refuses_up_front_and_changes_nothing() {
     out.stderr_has("is not on the algorithm's `master`")
         .stderr_has("nothing was changed")
         .stderr_has("--push")
-        .stderr_has("git push http://127.0.0.1:");
+        // Not created yet: there is no repository to push to by hand.
+        .stderr_has("the algorithm does not exist yet");
+    assert!(!out.stderr.contains("git push http"), "{}", out.stderr);
     assert!(!out.stderr.contains(KEY));
     assert!(
         d.writes().is_empty(),
@@ -175,6 +177,13 @@ fn without_push_apply_refuses_up_front_and_changes_nothing() {
     d.run(&["apply", "--yes", "--push"]).code(0);
     let creates = d.emulator.count("POST", "/v1/algorithms/demo");
     assert_eq!(creates, 1, "created once");
+    // Once it exists, the hint also says how to push by hand.
+    d.repo.write("src/more.py", "x = 1\n");
+    d.edit("semantic_version: 1.0.0", "semantic_version: 1.0.1");
+    d.repo.commit("more");
+    d.run(&["apply", "--yes"])
+        .code(4)
+        .stderr_has("git push http://127.0.0.1:");
 }
 
 #[test]

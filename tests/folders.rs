@@ -728,3 +728,16 @@ fn a_dead_api_is_one_line_per_retry_not_one_per_request() {
         out.stderr
     );
 }
+
+/// Without `--push`, every algorithm that needs one is named (with its deploy commit, not
+/// HEAD), and nothing is written.
+#[test]
+fn without_push_every_algorithm_needing_one_is_named() {
+    let d = monorepo();
+    let out = d.run(&["apply", "algorithms", "--yes"]);
+    out.code(4).stderr_has("3 failures");
+    for name in NAMES {
+        out.stderr_has(&format!("  - demo/{name}: the commit to deploy, "));
+    }
+    assert!(d.writes().is_empty(), "{:?}", d.writes());
+}

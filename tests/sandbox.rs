@@ -430,6 +430,30 @@ fn a_compressed_giant_file_fails_its_build_without_being_unpacked() {
     assert!(peak_kib < 120 * 1024, "peak RSS {} MiB", peak_kib / 1024);
 }
 
+/// An algorithm's `/tmp` is memory, so it is bounded (256 MiB) like its files: filling it ends
+/// in an error inside the sandbox, not in the host's memory.
+#[test]
+fn an_algorithms_tmp_is_bounded() {
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "filler",
+        "def apply(input):\n    written = 0\n    chunk = b'x' * (16 << 20)\n    try:\n        for i in range(64):\n            with open(f'/tmp/fill{i}', 'wb') as f:\n                f.write(chunk)\n            written += 16\n    except OSError as e:\n        return [written, e.errno]\n    return [written, 0]\n",
+        "full",
+    );
+    let (status, answer) = call(
+        &emulator,
+        &format!("/v1/algo/demo/filler/{hash}"),
+        KEY,
+        "text/plain",
+        b"x".to_vec(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let written = answer["result"][0].as_u64().unwrap();
+    assert!(written <= 256, "{answer}");
+    assert_eq!(answer["result"][1], 28, "ENOSPC expected: {answer}");
+}
+
 #[test]
 fn large_answers_pass_through_without_being_built() {
     let emulator = Emulator::start(&[]);

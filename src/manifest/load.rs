@@ -77,7 +77,7 @@ pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, FileReport>> {
                 Code::NotFound,
                 format!("cannot read `{}`: {}", crate::diagnostic::display_path(path), io_reason(&e)),
                 if path.as_os_str() == MANIFEST_NAME {
-                    "run in the algorithm's repository, or pass the manifest's path; `examples/algorithm.yaml` is a starting point"
+                    "run in the algorithm's folder, or pass its path (a folder such as `algorithms` covers every manifest under it); `algodeploy init` starts one"
                 } else {
                     "check the path"
                 },

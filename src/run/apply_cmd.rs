@@ -68,17 +68,29 @@ fn preflight(plan: &Plan, push: bool, delete_published: bool) -> Result<(), Erro
     if push {
         return Ok(());
     }
-    let needed = plan.algorithms.iter().find_map(|a| {
-        a.steps.iter().find_map(|s| match s {
-            plan::Step::Push { commit, remote, .. } => Some(Error::NotPushed {
-                algorithm: a.algorithm.clone(),
-                commit: commit.clone(),
-                command: apply::push_command(remote, commit),
-            }),
-            _ => None,
+    // Every algorithm that needs a push is named, each with its manifest.
+    let needed: Vec<Error> = plan
+        .algorithms
+        .iter()
+        .filter_map(|a| {
+            let new = a
+                .steps
+                .iter()
+                .any(|s| matches!(s, plan::Step::Create { .. }));
+            a.steps.iter().find_map(|s| match s {
+                plan::Step::Push { commit, remote, .. } => Some(
+                    Error::NotPushed {
+                        algorithm: a.algorithm.clone(),
+                        commit: commit.clone(),
+                        command: (!new).then(|| apply::push_command(remote, commit)),
+                    }
+                    .located(&a.manifest, Some(&a.algorithm)),
+                ),
+                _ => None,
+            })
         })
-    });
-    match needed {
+        .collect();
+    match Error::combine(needed) {
         None => Ok(()),
         Some(error) => Err(error),
     }

@@ -150,12 +150,18 @@ fn bwrap_args(
         "/proc",
         "--dev",
         "/dev",
-        "--tmpfs",
-        "/tmp",
     ]
     .iter()
     .map(|s| (*s).to_string())
     .collect();
+    // `/tmp` is memory: bounded, as files are (`RLIMIT_FSIZE`); pip needs room for wheels.
+    let tmp_bytes: u64 = if writable { 2 << 30 } else { 256 << 20 };
+    args.extend([
+        "--size".into(),
+        tmp_bytes.to_string(),
+        "--tmpfs".into(),
+        "/tmp".into(),
+    ]);
     if !network {
         args.push("--unshare-net".into());
     }
@@ -707,9 +713,16 @@ impl Runtime {
                 )),
             }
         } else {
+            // Paths in the trace are the build's own (`src/x.py`), not the host's data folder.
+            let build = format!("{}/", self.build_dir(&algorithm.id, commit).display());
+            let data = format!("{}/", self.data_dir.display());
             Outcome::Error {
                 message: answer.message.unwrap_or_default(),
-                stacktrace: answer.stacktrace.unwrap_or_default(),
+                stacktrace: answer
+                    .stacktrace
+                    .unwrap_or_default()
+                    .replace(&build, "")
+                    .replace(&data, ""),
                 error_type: answer
                     .error_type
                     .unwrap_or_else(|| "AlgorithmError".to_string()),
