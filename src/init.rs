@@ -147,8 +147,14 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
         crate::state::write_new(path, text.as_bytes()).at("write", path)?;
         eprintln!("wrote {}", path.display());
     }
+    // From here, the commands to run name the folder (a monorepo's root has no manifest).
+    let at = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!(" {}", crate::diagnostic::display_path(&dir))
+    };
     eprintln!(
-        "next: commit these files, then `algodeploy plan` and `algodeploy apply --push` (ALGORITHMIA_API_KEY set; `algodeploy emulator` for a local one)"
+        "next: commit these files, then `algodeploy plan{at}` and `algodeploy apply{at} --push` (ALGORITHMIA_API_KEY set; `algodeploy emulator` for a local one)"
     );
     Ok(())
 }

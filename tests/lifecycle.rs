@@ -158,7 +158,10 @@ fn init_writes_an_algorithm_that_applies_right_away_and_never_overwrites() {
         .output()
         .unwrap()
         .into();
-    out.code(0).stderr_has("wrote");
+    // The next commands name the folder, as they must be run from the repository's root.
+    out.code(0)
+        .stderr_has("wrote")
+        .stderr_has(&format!("`algodeploy plan {}`", folder.display()));
     for file in [
         "algorithm.yaml",
         "src/greeter_1.py",
