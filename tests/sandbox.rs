@@ -454,6 +454,48 @@ fn an_algorithms_tmp_is_bounded() {
     assert_eq!(answer["result"][1], 28, "ENOSPC expected: {answer}");
 }
 
+/// One key cannot hold the whole call-memory budget: four 16 MiB bodies announced by `other`
+/// and never sent hold only `other`'s half, and `demo`'s calls go on (they waited about 30 s,
+/// the body timeout, when the budget was one pool).
+#[test]
+fn one_owner_cannot_hold_the_whole_call_memory() {
+    use std::io::Write;
+    let emulator = Emulator::start(&[]);
+    let hash = built(
+        &emulator,
+        "quick",
+        "def apply(input):\n    return 'ok'\n",
+        "full",
+    );
+    let held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(emulator.host()).unwrap();
+            write!(
+                stream,
+                "POST /v1/algo/other/anything/1.0.0 HTTP/1.1\r\nHost: {}\r\nAuthorization: Simple {}\r\nContent-Type: application/json\r\nContent-Length: 16777216\r\n\r\n",
+                emulator.host(),
+                crate::harness::OTHER_KEY
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let response = crate::harness::http_builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .post(format!("{}/v1/algo/demo/quick/{hash}", emulator.url))
+        .header("Authorization", format!("Simple {KEY}"))
+        .header("Content-Type", "application/json")
+        .body("\"x\"")
+        .send()
+        .expect("demo's call waited on other's held bodies");
+    let answer: serde_json::Value = response.json().unwrap();
+    assert_eq!(answer["result"], "ok", "{answer}");
+    drop(held);
+}
+
 #[test]
 fn large_answers_pass_through_without_being_built() {
     let emulator = Emulator::start(&[]);

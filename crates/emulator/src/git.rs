@@ -141,12 +141,18 @@ pub(crate) async fn handle(
 
     // Bounded: each git request runs a git process; past the cap, clients are asked to retry.
     // Reads and pushes have slots of their own, so that readers cannot block every push.
-    let slots = if push {
-        &state.git_push_slots
+    let share = state.share(owner);
+    let (slots, mine) = if push {
+        (&state.git_push_slots, share.git_push)
     } else {
-        &state.git_slots
+        (&state.git_slots, share.git)
     };
-    let Ok(permit) = slots.clone().try_acquire_owned() else {
+    // The owner's share first (half the slots), then a slot: one owner cannot hold them all.
+    let permit = mine
+        .try_acquire_owned()
+        .ok()
+        .and_then(|mine| Some((mine, slots.clone().try_acquire_owned().ok()?)));
+    let Some(permit) = permit else {
         let mut response = plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many git requests at once; retry shortly",
@@ -323,7 +329,10 @@ async fn run_cgi(
     cgi: Cgi,
     body: Incoming,
     after_push: Option<(String, String)>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 ) -> Result<Response<Body>, CgiError> {
     let mut command = tokio::process::Command::new("git");
     command

@@ -147,12 +147,41 @@ pub struct State {
     /// Call bodies in memory at once, in KiB (a 16 MiB input takes 16,384): large calls queue
     /// instead of growing the emulator without bound.
     pub call_memory: Arc<tokio::sync::Semaphore>,
+    /// Each owner's share of the git slots and the call memory: one owner (one key) holding
+    /// its share cannot stall the others.
+    pub shares: Mutex<HashMap<String, Share>>,
 }
+
+/// One owner's half of each shared limit.
+#[derive(Clone)]
+pub struct Share {
+    pub git: Arc<tokio::sync::Semaphore>,
+    pub git_push: Arc<tokio::sync::Semaphore>,
+    pub call_memory: Arc<tokio::sync::Semaphore>,
+}
+
+/// Git reads and pushes served at once; past it, 503 with `Retry-After`.
+pub(crate) const MAX_GIT_REQUESTS: usize = 8;
+pub(crate) const MAX_GIT_PUSHES: usize = 4;
 
 /// The call-body budget: four 16 MiB inputs at once.
 pub const CALL_MEMORY_KIB: usize = 64 * 1024;
 
 impl State {
+    /// `owner`'s share of the git slots and the call memory (half of each).
+    pub fn share(&self, owner: &str) -> Share {
+        self.shares
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(owner.to_string())
+            .or_insert_with(|| Share {
+                git: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS / 2)),
+                git_push: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_PUSHES / 2)),
+                call_memory: Arc::new(tokio::sync::Semaphore::new(CALL_MEMORY_KIB / 2)),
+            })
+            .clone()
+    }
+
     pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
         self.data_dir
             .join("repos")

@@ -18,9 +18,7 @@ use crate::{
     runtime,
 };
 
-/// Git reads and pushes served at once; past it, 503 with `Retry-After`.
-const MAX_GIT_REQUESTS: usize = 8;
-const MAX_GIT_PUSHES: usize = 4;
+use crate::{MAX_GIT_PUSHES, MAX_GIT_REQUESTS};
 
 /// Open connections served at once; past it, new ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
@@ -138,6 +136,7 @@ async fn serve(options: Options) -> Result<(), Error> {
     let state = Arc::new(State {
         runtime,
         call_memory: Arc::new(tokio::sync::Semaphore::new(CALL_MEMORY_KIB)),
+        shares: Mutex::new(HashMap::new()),
         git_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_REQUESTS)),
         git_push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_GIT_PUSHES)),
         scheme,

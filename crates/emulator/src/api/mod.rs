@@ -144,14 +144,22 @@ pub(crate) async fn handle(
             .unwrap_or(limit)
             .min(limit);
         let kib = u32::try_from(declared / 1024 + 1).unwrap_or(u32::MAX);
-        Some(
+        // The caller's half of the budget first: one key cannot hold all of it.
+        let mine = state
+            .share(&grant.owner)
+            .call_memory
+            .acquire_many_owned(kib)
+            .await
+            .expect("the budget stays open");
+        Some((
+            mine,
             state
                 .call_memory
                 .clone()
                 .acquire_many_owned(kib)
                 .await
                 .expect("the budget stays open"),
-        )
+        ))
     } else {
         None
     };
