@@ -496,6 +496,35 @@ fn one_owner_cannot_hold_the_whole_call_memory() {
     drop(held);
 }
 
+/// Deleting an algorithm removes its builds' files (and stops its warm workers): nothing of a
+/// deleted algorithm stays on the shared machine.
+#[test]
+fn a_deleted_algorithms_builds_are_removed() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
+    let emulator = Emulator::with_data_dir(&dir, &[]);
+    let hash = built(
+        &emulator,
+        "gone",
+        "def apply(input):\n    return 'ok'\n",
+        "full",
+    );
+    let (status, _) = call(
+        &emulator,
+        &format!("/v1/algo/demo/gone/{hash}"),
+        KEY,
+        "text/plain",
+        b"x".to_vec(),
+    );
+    assert_eq!(status, 200);
+    let (_, algorithm) = emulator.call("GET", "/v1/algorithms/demo/gone", Some(KEY), None);
+    let builds = dir.join("builds").join(algorithm["id"].as_str().unwrap());
+    assert!(builds.join(&hash).is_dir(), "{}", builds.display());
+    let (status, _) = emulator.call("DELETE", "/v1/algorithms/demo/gone", Some(KEY), None);
+    assert_eq!(status, 204);
+    assert!(!builds.exists(), "{} is still there", builds.display());
+}
+
 #[test]
 fn large_answers_pass_through_without_being_built() {
     let emulator = Emulator::start(&[]);

@@ -51,14 +51,6 @@ fn session(state: &State) -> String {
 }
 
 /// Equal without an early exit on the first difference.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 fn signed_in(state: &State, request: &Request<Incoming>) -> bool {
     let want = session(state);
     request
@@ -68,7 +60,7 @@ fn signed_in(state: &State, request: &Request<Incoming>) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE && same(value, &want))
+        .any(|(name, value)| name == COOKIE && crate::same(value, &want))
 }
 
 /// One query or form field, decoded.
@@ -104,7 +96,7 @@ pub(crate) async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Re
     let query = request.uri().query().unwrap_or("").to_string();
     if path == "/" {
         if let Some(token) = field(query.as_bytes(), "token")
-            && same(&token, &state.admin_token)
+            && crate::same(&token, &state.admin_token)
         {
             return Response::builder()
                 .status(StatusCode::SEE_OTHER)

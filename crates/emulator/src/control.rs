@@ -174,7 +174,7 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| token == state.admin_token);
+        .is_some_and(|token| crate::same(token, &state.admin_token));
     if !authorized {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,

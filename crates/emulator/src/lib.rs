@@ -160,6 +160,15 @@ pub struct Share {
     pub call_memory: Arc<tokio::sync::Semaphore>,
 }
 
+/// Compare secrets (tokens) in time that does not depend on where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// Git reads and pushes served at once; past it, 503 with `Retry-After`.
 pub(crate) const MAX_GIT_REQUESTS: usize = 8;
 pub(crate) const MAX_GIT_PUSHES: usize = 4;

@@ -737,6 +737,29 @@ impl Runtime {
         })
     }
 
+    /// Stop the warm workers of a deleted algorithm and remove its builds' files.
+    pub fn forget(&self, algorithm_id: &str) {
+        let prefix = format!("{algorithm_id}:");
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|key, _| !key.starts_with(&prefix));
+        let _ = std::fs::remove_dir_all(self.data_dir.join("builds").join(algorithm_id));
+    }
+
+    /// Stop workers idle for longer than `max_idle` (whatever they left running stops with
+    /// their PID namespace).
+    pub fn reap_idle(&self, max_idle: Duration) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for list in idle.values_mut() {
+            list.retain(|w| w.last_used.elapsed() < max_idle);
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+
     /// Keep a worker warm, within the bounds (the least recently used go first).
     fn keep(&self, key: String, mut worker: Worker) {
         worker.last_used = Instant::now();

@@ -161,6 +161,17 @@ async fn serve(options: Options) -> Result<(), Error> {
     // that landed in a repository without its build starting (killed in between) gets one.
     builds::builds_resume(&state);
     reconcile_pushes(&state);
+    // Warm workers idle for ten minutes stop, with whatever they left running.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                state.runtime.reap_idle(Duration::from_secs(600));
+            }
+        });
+    }
 
     // Handlers are installed before `listening on` is printed, so that a signal sent as soon
     // as the line appears stops the emulator gracefully rather than killing it.

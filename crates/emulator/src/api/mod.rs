@@ -522,6 +522,7 @@ fn delete(call: &Call<'_>, owner: &str, name: &str) -> Answer {
     call.state
         .tx(|tx| Ok(tx.delete_algorithm(&algorithm.id)?))?;
     let _ = std::fs::remove_dir_all(call.state.repo_path(owner, name));
+    call.state.runtime.forget(&algorithm.id);
     Ok(super::empty_response(StatusCode::NO_CONTENT))
 }
 
