@@ -168,6 +168,31 @@ impl Browser {
         .to_string()
     }
 
+    /// The text of an element that appears once a page has loaded (a form's answer: the click
+    /// may return before the posted page is there, and the call may start a worker).
+    fn wait_text(&self, css: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let url = format!("{}/session/{}/element", self.url, self.session);
+            let answer: Value = self
+                .http
+                .post(url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            if answer["value"][ELEMENT].is_string() {
+                return self.text(css);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no `{css}` after 30 s: {answer}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     fn click_link(&self, text: &str) {
         let element = self.find("partial link text", text);
         self.send(
@@ -310,7 +335,7 @@ fn the_console_shows_owners_algorithms_versions_builds_and_calls_in_a_real_brows
         &format!("/session/element/{submit}/click"),
         json!({}),
     );
-    let answer = browser.text("#answer");
+    let answer = browser.wait_text("#answer");
     assert!(answer.contains("Hello, <i>browser</i>!"), "{answer}");
     browser.screenshot("call");
 
