@@ -64,11 +64,16 @@ fn secrets_are_set_changed_and_removed_without_the_value_showing_anywhere() {
     assert_eq!(ask(&d), VALUE);
 
     run(&d, &["plan", "--detailed-exitcode"], Some(VALUE)).code(0);
+    // A change of the secret alone is counted in the summary (it said "0 to update" and
+    // nothing else while --detailed-exitcode said 2).
     run(&d, &["plan"], Some(OTHER))
         .code(0)
-        .stdout_has("* secret DB_PASSWORD from $TEST_DB_PASS: changed");
+        .stdout_has("* secret DB_PASSWORD from $TEST_DB_PASS: changed")
+        .stdout_has("0 to publish, 1 secret to set or remove.");
     let changed = run(&d, &["-vvv", "apply", "--yes"], Some(OTHER));
-    changed.code(0);
+    changed
+        .code(0)
+        .stderr_has("0 published, 1 secret set or removed.");
     assert_eq!(ask(&d), OTHER);
 
     // A fresh runner cannot compare: it sets the value again.

@@ -320,11 +320,16 @@ impl Plan {
             .count();
         let text = if self.has_changes() {
             format!(
-                "Plan: {} to create, {} to update, {} to push, {} to publish{}.",
+                "Plan: {} to create, {} to update, {} to push, {} to publish{}{}.",
                 s.create,
                 s.update,
                 s.push,
                 s.publish,
+                match s.secret {
+                    0 => String::new(),
+                    1 => ", 1 secret to set or remove".to_string(),
+                    n => format!(", {n} secrets to set or remove"),
+                },
                 if s.destroy > 0 {
                     format!(", {} to destroy", s.destroy)
                 } else {

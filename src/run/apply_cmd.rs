@@ -322,11 +322,16 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             }
             if failure.is_none() && plan.has_changes() {
                 eprintln!(
-                    "Apply complete: {} created, {} updated, {} pushed, {} published{}.",
+                    "Apply complete: {} created, {} updated, {} pushed, {} published{}{}.",
                     s.create,
                     s.update,
                     s.push,
                     s.publish,
+                    match s.secret {
+                        0 => String::new(),
+                        1 => ", 1 secret set or removed".to_string(),
+                        n => format!(", {n} secrets set or removed"),
+                    },
                     if s.destroy > 0 {
                         format!(", {} destroyed", s.destroy)
                     } else {
