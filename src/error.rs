@@ -456,6 +456,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::In { source, .. } => source.hint(),
+            Error::Several { errors } if errors.iter().all(|e| e.code() == "key-rejected") => {
+                errors[0].hint()
+            }
             Error::Several { .. } => None,
             Error::Deploy { source, .. } => source.hint(),
             Error::SecretMissing { from_env, .. } => Some(format!("set {from_env} in the environment algodeploy runs in (a CI secret, for instance); its value is sent to the API only")),
@@ -503,6 +506,19 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::In { source, .. } => write!(f, "{source}"),
+            // A rejected key fails every algorithm the same way: said once, not once each.
+            Error::Several { errors } if errors.iter().all(|e| e.code() == "key-rejected") => {
+                let first = &errors[0];
+                let text = first.to_string();
+                let text = match first.algorithm() {
+                    Some(name) => text
+                        .strip_prefix(&format!("{name}: "))
+                        .unwrap_or(&text)
+                        .to_string(),
+                    None => text,
+                };
+                write!(f, "all {} algorithms failed alike: {text}", errors.len())
+            }
             Error::Several { errors } => {
                 write!(
                     f,

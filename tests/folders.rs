@@ -741,3 +741,24 @@ fn without_push_every_algorithm_needing_one_is_named() {
     }
     assert!(d.writes().is_empty(), "{:?}", d.writes());
 }
+
+/// A rejected key fails every algorithm alike: said once with the fix (exit 5), while JSON
+/// still has an entry per algorithm.
+#[test]
+fn a_rejected_key_is_said_once_for_all_algorithms() {
+    let d = monorepo();
+    let wrong = [("ALGORITHMIA_API_KEY", "simWrongKeyForTests00000000009")];
+    let out = d.run_with(&["plan", "algorithms"], &wrong);
+    out.code(5)
+        .stderr_has("all 3 algorithms failed alike: the API key was rejected (401 from ")
+        .stderr_has("hint: check ALGORITHMIA_API_KEY");
+    assert_eq!(out.stderr.matches("rejected").count(), 1, "{}", out.stderr);
+    let json = d.run_with(&["plan", "algorithms", "--format", "json"], &wrong);
+    json.code(5);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        document["errors"].as_array().unwrap().len(),
+        3,
+        "{document}"
+    );
+}
