@@ -195,7 +195,7 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             }
             super::saved::check_fresh(&saved, &prepared, &fresh)?;
             if args.format == PlanFormat::Text {
-                out(&paint(&saved, color))?;
+                out(paint(&saved, color))?;
             }
             if saved.prune != fresh.prune {
                 return Err(Error::Stale {
@@ -226,7 +226,7 @@ fn apply_inner(args: &ApplyArgs, color: bool, done: &mut Done) -> Result<Outcome
             if args.format == PlanFormat::Text
                 && (failures.is_empty() || !plan.algorithms.is_empty() || !plan.prune.is_empty())
             {
-                out(&paint(&plan, color))?;
+                out(paint(&plan, color))?;
             }
             if !plan.prune.is_empty() && !failures.is_empty() {
                 // Pruning needs every manifest planned: one that failed may declare an

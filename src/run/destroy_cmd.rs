@@ -66,7 +66,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
     let Some(found) = &found else {
         match args.format {
             PlanFormat::Json => out(&(document(false).to_string() + "\n"))?,
-            _ => out(&format!(
+            _ => out(format!(
                 "{algorithm} ({manifest})\n  no such algorithm: nothing to destroy\n"
             ))?,
         }
@@ -81,7 +81,7 @@ fn destroy_inner(args: &DestroyArgs) -> Result<Outcome, Error> {
                 versions.join(", ")
             )
         };
-        out(&crate::sanitize::inert(&format!(
+        out(crate::sanitize::inert(&format!(
             "{algorithm} ({manifest})\n  - destroy {algorithm} (id {}): its repository, builds and {published}\n\nPlan: 1 to destroy.\n",
             found.id
         )))?;

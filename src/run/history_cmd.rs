@@ -119,8 +119,8 @@ pub fn history_command(args: &HistoryArgs) -> Result<Outcome, Error> {
             });
             out(&(serde_json::to_string_pretty(&document).expect("history serializes") + "\n"))?;
         }
-        PlanFormat::Markdown => out(&markdown(&algorithm, &entries))?,
-        PlanFormat::Text => out(&text(&algorithm, &entries))?,
+        PlanFormat::Markdown => out(markdown(&algorithm, &entries))?,
+        PlanFormat::Text => out(text(&algorithm, &entries))?,
     }
     Ok(Outcome::Done)
 }

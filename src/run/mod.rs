@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::api::Client;
 use crate::cli::{ApiArgs, PlanFormat, PlanOptions};
 use crate::config::{self, Config};
-use crate::error::{About, At, Error};
+use crate::error::{About, At, Error, print as out};
 use crate::git::{self, GitState};
 use crate::live;
 use crate::manifest::Loaded;
@@ -56,10 +56,6 @@ fn failure_document(error: &Error, mut document: serde_json::Value) {
     let _ = out(&(serde_json::to_string_pretty(&document).expect("a document serializes") + "\n"));
 }
 
-fn out(text: &str) -> Result<(), Error> {
-    crate::error::print(text)
-}
-
 /// Where the full plan is, for a Markdown plan that had to be cut.
 fn full_plan_where(out: Option<&Path>) -> String {
     match out {
@@ -82,10 +78,7 @@ fn errors_markdown(failure: Option<&Error>) -> String {
     let mut text =
         String::from("\n### Errors\n\n| algorithm or manifest | code | problem |\n|---|---|---|\n");
     for entry in failure.to_json() {
-        let name = entry["algorithm"]
-            .as_str()
-            .or(entry["manifest"].as_str())
-            .unwrap_or("");
+        let name = entry_name(&entry);
         let mut problem = entry["message"].as_str().unwrap_or("").to_string();
         if let Some(line) = entry["line"].as_u64() {
             problem = format!("line {line}: {problem}");
@@ -103,16 +96,20 @@ fn errors_markdown(failure: Option<&Error>) -> String {
     text
 }
 
+/// What an `errors[]` entry is about: its algorithm, else its manifest.
+fn entry_name(entry: &serde_json::Value) -> &str {
+    entry["algorithm"]
+        .as_str()
+        .or(entry["manifest"].as_str())
+        .unwrap_or("")
+}
+
 /// One row per algorithm (or manifest) of a failure, for the Results table: `failed (code,
 /// exit N)`.
 fn failure_rows(failure: &Error) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = Vec::new();
     for entry in failure.to_json() {
-        let name = entry["algorithm"]
-            .as_str()
-            .or(entry["manifest"].as_str())
-            .unwrap_or("")
-            .to_string();
+        let name = entry_name(&entry).to_string();
         if rows.iter().any(|(n, _)| *n == name) {
             continue;
         }

@@ -21,12 +21,12 @@ pub fn plan_command(args: &PlanArgs, color: bool) -> Result<Outcome, Error> {
         PlanFormat::Text => match &failure {
             // Nothing could be planned: no "No changes" line; the errors say it all (stderr).
             Some(_) if plan.algorithms.is_empty() && plan.prune.is_empty() => {}
-            Some(failure) => out(&format!(
+            Some(failure) => out(format!(
                 "{}{} more could not be planned: see the errors.\n",
                 paint(&plan, color),
                 failure_rows(failure).len()
             ))?,
-            None => out(&paint(&plan, color))?,
+            None => out(paint(&plan, color))?,
         },
         PlanFormat::Json => {
             let mut document = serde_json::to_value(&plan).expect("a plan serializes");

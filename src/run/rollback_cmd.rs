@@ -246,7 +246,7 @@ fn rollback_inner(
     let plan = Plan::new(vec![algorithm_plan], made_in);
     *done = Some((plan.clone(), Vec::new()));
     if args.format == PlanFormat::Text {
-        out(&paint(&plan, color))?;
+        out(paint(&plan, color))?;
     }
     confirm(args.yes)?;
     let reporter = Reporter::new(color && std::io::stderr().is_terminal());
@@ -268,7 +268,7 @@ fn rollback_inner(
             let result = serde_json::json!({"format_version": plan::FORMAT_VERSION, "plan": plan, "applied": [record], "errors": []});
             out(&(serde_json::to_string_pretty(&result).expect("a result serializes") + "\n"))?;
         }
-        PlanFormat::Markdown => out(&plan.render_markdown("in the job's log"))?,
+        PlanFormat::Markdown => out(plan.render_markdown("in the job's log"))?,
         PlanFormat::Text => eprintln!("Rollback complete: {next} publishes the code of {to}."),
     }
     Ok(Outcome::Done)

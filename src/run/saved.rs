@@ -62,11 +62,11 @@ pub fn show_command(args: &ShowArgs, color: bool) -> Result<Outcome, Error> {
         );
     }
     match args.format {
-        PlanFormat::Text => out(&paint(&saved, color))?,
+        PlanFormat::Text => out(paint(&saved, color))?,
         PlanFormat::Json => {
             out(&(serde_json::to_string_pretty(&saved).expect("a plan serializes") + "\n"))?;
         }
-        PlanFormat::Markdown => out(&saved.render_markdown(&format!("`{}`", args.plan.display())))?,
+        PlanFormat::Markdown => out(saved.render_markdown(&format!("`{}`", args.plan.display())))?,
     }
     Ok(Outcome::Done)
 }

@@ -186,10 +186,26 @@ pub(super) async fn call_algorithm(
         .collect();
     if output == "void" {
         // Answered at once; the call runs on its own, holding its input's share of the call
-        // memory budget until it ends (the request's share ends with the answer). No share
+        // memory budget until it ends (the request's share ends with the answer): from its
+        // owner's half and from the whole, as every call body does (`api::handle`). No share
         // left: refused, not queued, so void calls cannot pile up inputs.
         let kib = u32::try_from(call.body.len() / 1024 + 1).unwrap_or(u32::MAX);
-        let Ok(memory) = call.state.call_memory.clone().try_acquire_many_owned(kib) else {
+        let memory = call
+            .state
+            .share(&call.grant.owner)
+            .call_memory
+            .try_acquire_many_owned(kib)
+            .ok()
+            .and_then(|mine| {
+                let all = call
+                    .state
+                    .call_memory
+                    .clone()
+                    .try_acquire_many_owned(kib)
+                    .ok()?;
+                Some((mine, all))
+            });
+        let Some(memory) = memory else {
             let mut response = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 5001,
